@@ -1,0 +1,95 @@
+"""The parameters of live_node: one table for the node, config/live.yaml and the launch file.
+
+Each entry gives the default, the description shown by ``ros2 param describe``, whether the
+value may change at runtime, and the allowed range. The node declares exactly this table;
+test_launch_config checks that config/live.yaml and launch/live.launch.py agree with it.
+"""
+
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+IMAGE_RELIABILITIES = ('best_effort', 'reliable')
+
+
+@dataclass(frozen=True)
+class Param:
+    """One node parameter: default value, description, runtime changeability, range."""
+
+    name: str
+    default: object
+    description: str
+    read_only: bool = True
+    min_value: float = None
+    max_value: float = None
+    choices: tuple = ()
+
+    def descriptor(self):
+        """Build the ParameterDescriptor the node declares, with its range for numbers."""
+        descriptor = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=self.read_only)
+        constraints = []
+        if self.choices:
+            constraints.append('one of: ' + ', '.join(self.choices))
+        if isinstance(self.default, bool):
+            pass
+        elif isinstance(self.default, int) and self.min_value is not None:
+            descriptor.integer_range = [IntegerRange(
+                from_value=int(self.min_value), to_value=int(self.max_value), step=1)]
+        elif isinstance(self.default, float) and self.min_value is not None:
+            descriptor.floating_point_range = [FloatingPointRange(
+                from_value=float(self.min_value), to_value=float(self.max_value), step=0.0)]
+        if self.min_value is not None:
+            constraints.append(f'range [{self.min_value}, {self.max_value}]')
+        descriptor.additional_constraints = '; '.join(constraints)
+        return descriptor
+
+    def check(self, value):
+        """Return None when ``value`` is acceptable, else the reason it is refused.
+
+        Ranges are enforced by rclpy as well; checking here too gives the same clear reason
+        at start-up (from the YAML file) and at runtime.
+        """
+        if self.choices and value not in self.choices:
+            return f'{self.name} must be one of {", ".join(self.choices)}, not {value!r}'
+        if self.min_value is not None and not (self.min_value <= value <= self.max_value):
+            return (f'{self.name} must be within [{self.min_value}, {self.max_value}], '
+                    f'not {value!r}')
+        return None
+
+
+PARAMETERS = (
+    Param('model', '',
+          'LIVE model: a model directory (live_config.json + weights) or a preset name; '
+          "empty = the embedded default model ('default' preset)."),
+    Param('device', 'auto', "Torch device for the model: 'auto', 'cpu', 'cuda', 'cuda:1', ..."),
+    Param('fps', 2.0,
+          'Frames per second the model sees, sampled by header stamp (newest frame wins).',
+          read_only=False, min_value=0.1, max_value=30.0),
+    Param('response_threshold', 0.725,
+          'The model speaks on its own when P(stay silent) falls below this (LIVE streaming '
+          'EOS threshold; 0.5-0.8 in the paper).',
+          read_only=False, min_value=0.0, max_value=1.0),
+    Param('max_new_tokens', 100, 'Longest response, in tokens.',
+          read_only=False, min_value=1, max_value=2048),
+    Param('image_reliability', 'best_effort',
+          'QoS reliability of the image subscription: best_effort (sensor data QoS) or '
+          'reliable.', choices=IMAGE_RELIABILITIES),
+    Param('compressed', False,
+          'Subscribe to sensor_msgs/CompressedImage on image/compressed instead of image.'),
+    Param('queue_size', 2,
+          'Frames waiting for the model; when full the oldest is dropped (newest wins).',
+          min_value=1, max_value=64),
+    Param('context_budget', 0,
+          'Token budget of the KV cache before it is rebuilt (0 = the model default).',
+          min_value=0, max_value=1048576),
+    Param('max_query_chars', 1000, 'Longer questions are refused with a reason.',
+          read_only=False, min_value=1, max_value=100000),
+    Param('publish_partial', True,
+          'Publish the text decoded so far on response_partial while a response is written.',
+          read_only=False),
+    Param('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
+          min_value=0.1, max_value=60.0),
+)
+
+BY_NAME = {param.name: param for param in PARAMETERS}

@@ -1,0 +1,263 @@
+"""video_publisher: play a video file, a camera or the synthetic world as sensor_msgs/Image.
+
+    ros2 run live_ros video_publisher --ros-args -p source:=clip.mp4 -p fps:=10.0 -p loop:=true
+    ros2 run live_ros video_publisher camera:0
+    ros2 run live_ros video_publisher synthetic:7
+
+Sources (parameter ``source``, or the first command-line argument):
+  * a video file OpenCV can read (``fps`` 0 = the file's own rate);
+  * ``camera:<index>`` or a bare index: a camera device, stamped when each frame is read;
+  * ``synthetic:<seed>``: the procedural world of live_ros.data.synthetic (exact ground truth).
+
+File and synthetic frames carry stamps on an exact grid (start + n / fps on the node's clock),
+continuing across loops, so a consumer sampling by stamp sees the video's real timing even when
+this process is briefly late. ``header.frame_id`` is the ``frame_id`` parameter.
+"""
+
+import sys
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
+from sensor_msgs.msg import CompressedImage, Image
+
+from live_ros.ros.image_conversion import rgb_to_image
+
+DEFAULT_CAMERA_FPS = 30.0
+DEFAULT_FPS = 10.0
+
+
+class SourceError(RuntimeError):
+    """The requested source cannot be opened."""
+
+
+class OpenCvSource:
+    """Frames of a video file or a camera device, as RGB arrays."""
+
+    def __init__(self, target, is_camera):
+        import cv2
+
+        self._cv2 = cv2
+        self.is_camera = is_camera
+        self._target = target
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            kind = 'camera device' if is_camera else 'video file'
+            raise SourceError(f'cannot open {kind} {target!r}')
+        rate = self._capture.get(cv2.CAP_PROP_FPS)
+        self.native_fps = rate if rate and 0.0 < rate < 1000.0 else None
+
+    def read(self):
+        """Return the next RGB frame, or None at the end of the video."""
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            return None
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def rewind(self):
+        """Start the file again (loop); cameras have no end."""
+        self._capture.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+
+    def close(self):
+        """Release the file or device."""
+        self._capture.release()
+
+
+class SyntheticSource:
+    """Frames rendered by the synthetic streaming world of live_ros.data.synthetic."""
+
+    is_camera = False
+
+    def __init__(self, seed, size):
+        from live_ros.data import synthetic
+
+        self._synthetic = synthetic
+        self._seed = seed
+        self._size = size
+        self.native_fps = None
+        self.rewind()
+
+    def read(self):
+        """Return the next frame of the world, or None when its episode is over."""
+        return next(self._frames, None)
+
+    def rewind(self):
+        """Start the same episode again (the seed fixes it)."""
+        self._frames = iter(self._synthetic.render_episode_frames(self._seed, self._size))
+
+    def close(self):
+        """Nothing to release."""
+
+
+def open_source(source, size=0):
+    """Open a source string as described in the module docstring."""
+    source = source.strip()
+    if not source:
+        raise SourceError('no source given: set the source parameter')
+    if source.startswith('synthetic'):
+        _, _, seed = source.partition(':')
+        try:
+            return SyntheticSource(int(seed or 0), size)
+        except ValueError as exc:
+            raise SourceError(f'bad synthetic seed in {source!r}: {exc}') from exc
+    if source.startswith('camera:') or source.isdigit():
+        index = source.partition(':')[2] if source.startswith('camera:') else source
+        if not index.isdigit():
+            raise SourceError(f'bad camera index in {source!r}')
+        return OpenCvSource(int(index), is_camera=True)
+    return OpenCvSource(source, is_camera=False)
+
+
+def _descriptor(description, read_only=False, float_range=None, int_range=None):
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if float_range is not None:
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float_range[0], to_value=float_range[1], step=0.0)]
+    if int_range is not None:
+        descriptor.integer_range = [
+            IntegerRange(from_value=int_range[0], to_value=int_range[1], step=1)]
+    return descriptor
+
+
+class VideoPublisher(Node):
+    """Publish a source's frames on ``image`` (and ``image/compressed`` when asked)."""
+
+    def __init__(self, source_override=None):
+        super().__init__('video_publisher')
+        self.declare_parameter('source', '', _descriptor(
+            'Video file, camera:<index> or synthetic:<seed>.', read_only=True))
+        self.declare_parameter('fps', 0.0, _descriptor(
+            'Publishing rate in Hz; 0 = the source own rate (file fps, camera 30, else 10).',
+            read_only=True, float_range=(0.0, 240.0)))
+        self.declare_parameter('frame_id', 'camera', _descriptor(
+            'header.frame_id of every image.'))
+        self.declare_parameter('loop', False, _descriptor(
+            'Start the file or episode again at its end instead of exiting.'))
+        self.declare_parameter('count', 0, _descriptor(
+            'Stop after this many frames (0 = no limit).', int_range=(0, 2 ** 31 - 1)))
+        self.declare_parameter('max_size', 0, _descriptor(
+            'Scale frames down so the longest side is at most this (0 = as read).',
+            read_only=True, int_range=(0, 8192)))
+        self.declare_parameter('reliability', 'best_effort', _descriptor(
+            'best_effort (sensor data QoS) or reliable.', read_only=True))
+        self.declare_parameter('compressed', False, _descriptor(
+            'Also publish JPEG sensor_msgs/CompressedImage on image/compressed.', read_only=True))
+
+        source = source_override or self.get_parameter('source').value
+        self.max_size = self.get_parameter('max_size').value
+        self.source = open_source(source, self.max_size)
+        fps = self.get_parameter('fps').value
+        if fps <= 0.0:
+            fps = self.source.native_fps or (
+                DEFAULT_CAMERA_FPS if self.source.is_camera else DEFAULT_FPS)
+        self.fps = fps
+        self.frames_published = 0
+        self.done = False
+
+        reliability = self.get_parameter('reliability').value
+        if reliability == 'reliable':
+            qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+        elif reliability == 'best_effort':
+            qos = qos_profile_sensor_data
+        else:
+            raise SourceError(f"reliability must be 'best_effort' or 'reliable', "
+                              f'not {reliability!r}')
+        self.publisher = self.create_publisher(Image, 'image', qos)
+        self.compressed_publisher = None
+        if self.get_parameter('compressed').value:
+            self.compressed_publisher = self.create_publisher(
+                CompressedImage, 'image/compressed', qos)
+        self.start_time = self.get_clock().now()
+        self.timer = self.create_timer(1.0 / fps, self.on_timer)
+        self.get_logger().info(f'publishing {source!r} on {self.publisher.topic_name} '
+                               f'at {fps:g} Hz')
+
+    def on_timer(self):
+        """Publish one frame per tick; stamps follow the grid so the video keeps its timing."""
+        if self.done:
+            return
+        limit = self.get_parameter('count').value
+        if limit and self.frames_published >= limit:
+            self._finish(f'published {self.frames_published} frames (count reached)')
+            return
+        rgb = self.source.read()
+        if rgb is None and self.get_parameter('loop').value and self.frames_published:
+            self.source.rewind()
+            rgb = self.source.read()
+        if rgb is None:
+            self._finish(f'end of source after {self.frames_published} frames')
+            return
+        rgb = self._fit(rgb)
+        if self.source.is_camera:
+            stamp = self.get_clock().now()
+        else:
+            offset = Duration(nanoseconds=int(round(self.frames_published * 1e9 / self.fps)))
+            stamp = self.start_time + offset
+        msg = rgb_to_image(rgb, Image(), encoding='rgb8')
+        msg.header.stamp = stamp.to_msg()
+        msg.header.frame_id = self.get_parameter('frame_id').value
+        self.publisher.publish(msg)
+        if self.compressed_publisher is not None:
+            self.compressed_publisher.publish(self._compress(rgb, msg.header))
+        self.frames_published += 1
+
+    def _fit(self, rgb):
+        """Scale down to max_size on the longest side, keeping the aspect ratio."""
+        longest = max(rgb.shape[:2])
+        if not self.max_size or longest <= self.max_size:
+            return rgb
+        import cv2
+
+        scale = self.max_size / longest
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+    @staticmethod
+    def _compress(rgb, header):
+        import cv2
+
+        ok, jpeg = cv2.imencode('.jpg', np.ascontiguousarray(rgb[:, :, ::-1]))
+        msg = CompressedImage(header=header, format='rgb8; jpeg compressed bgr8')
+        msg.data = jpeg.tobytes() if ok else b''
+        return msg
+
+    def _finish(self, why):
+        self.done = True
+        self.timer.cancel()
+        self.get_logger().info(why)
+
+    def destroy_node(self):
+        """Release the camera or file as the node goes away."""
+        self.source.close()
+        return super().destroy_node()
+
+
+def main(args=None):
+    """Entry point of ``ros2 run live_ros video_publisher [source]``."""
+    rclpy.init(args=args)
+    extra = remove_ros_args(args if args is not None else sys.argv)[1:]
+    node = None
+    code = 0
+    try:
+        node = VideoPublisher(source_override=extra[0] if extra else None)
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except SourceError as exc:
+        print(f'video_publisher: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())
