@@ -60,7 +60,7 @@ def root():
 
 
 def resolve(spec):
-    """Map ``backbones:<name>`` to its local directory; return any other spec unchanged.
+    """Map ``backbones:<name>`` (or a bare known name) to its directory; pass others through.
 
     Configs store the symbolic form so that a trained model directory stays valid on every
     machine, whatever its venv prefix.
@@ -70,6 +70,8 @@ def resolve(spec):
         if name not in BUILDERS:
             raise KeyError(f'unknown backbone {name!r}; known: {sorted(BUILDERS)}')
         return str(root() / name)
+    if spec in BUILDERS:  # a bare name, as a caller that stripped the prefix passes it
+        return str(root() / spec)
     return spec
 
 
