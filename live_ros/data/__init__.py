@@ -1,0 +1,1 @@
+"""Streaming dialogue data: format, video reading, converters, synthetic world, collator."""

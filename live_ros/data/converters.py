@@ -1,0 +1,400 @@
+"""Offline annotations -> streaming dialogues, the way the paper builds its training data.
+
+- Ego4D narrations (``{videos: {uid: {narration_pass_1: {narrations: [{timestamp_sec,
+  narration_text}]}}}}`` or the same mapping without the ``videos`` level): every narration
+  becomes an assistant turn at its time ceiled to the 2 fps grid, after a user instruction
+  asking for real-time narration (a real-time narration stream).
+- Step annotations, COIN layout (``{database: {uid: {annotation: [{segment: [s, e], label}],
+  class, subset}}}``) and Ego4D GoalStep-like layout (``{videos: [{video_uid,
+  goal_description, segments: [{start_time, end_time, step_description}]}]}``): user queries
+  at random times from past / current / next step templates, answered at once, then assistant
+  turns at every step start and end until the next query.
+- COIN benchmark tasks (step, task, next, procedure): one short dialogue per question whose
+  answer is one of the dataset's categories; scored by nearest-category matching.
+- ``rewrite``: an optional local causal LM rewrites template sentences into natural ones, as
+  the paper does with Llama-3.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+
+from live_ros.data.format import Dialogue, Turn, save_dialogues
+
+EPS = 1e-6
+NARRATION_INSTRUCTIONS = (
+    'Please concisely narrate the video in real time.',
+    'Narrate what I am doing, concisely, as it happens.',
+    'Describe my actions in real time with short sentences.',
+)
+PAST = ('What did I just do?', 'What was my last step?', 'What have I just finished?')
+CURRENT = ('What am I doing now?', 'What is the current step?', 'Which step is this?')
+NEXT = ('What should I do next?', 'What is the next step?', 'What comes next?')
+GUIDE = ('Guide me through this task: tell me about each step.',
+         'Please help me with {task}, step by step.')
+
+
+def ceil_time(t, fps):
+    """Time ceiled to the frame grid: the first frame at which the event has been seen."""
+    return math.ceil(t * fps - EPS) / fps
+
+
+def floor_time(t, fps):
+    """Time floored to the frame grid: the last frame seen when a user speaks at t."""
+    return math.floor(t * fps + EPS) / fps
+
+
+# -- Ego4D narrations -----------------------------------------------------------------------
+def clean_narration(text):
+    """'#C C picks a cup' -> 'Picks a cup.'; other tags keep their letter ('#O X' -> 'X')."""
+    t = re.sub(r'#\s*[Cc]\s+[Cc](\s+|$)', '', text.strip())
+    t = re.sub(r'#\s*unsure', '', t, flags=re.IGNORECASE)
+    t = re.sub(r'#\s*[A-Za-z]\b\s*', '', t)
+    t = t.replace('#', '')
+    t = ' '.join(t.split()).strip(' .,\n')
+    if not t:
+        return ''
+    return t[0].upper() + t[1:] + '.'
+
+
+def ego4d_narration_streams(anno, video_root='', fps=2.0, max_duration=120.0, seed=0,
+                            video_ext='.mp4', passes=('narration_pass_1',)):
+    """Ego4D narration JSON (dict or path) -> real-time narration dialogues.
+
+    Each (video, pass) becomes streams of at most `max_duration` seconds starting at a
+    narration; in each, the instruction comes after the first frame and every narration
+    follows the frame at its ceiled time. Repeated texts are dropped and two narrations ceiled
+    onto the same frame keep the later one, as in the reference.
+    """
+    if isinstance(anno, str):
+        with open(anno) as f:
+            anno = json.load(f)
+    videos = anno.get('videos', anno)
+    rng = random.Random(seed)
+    out = []
+    for uid in sorted(videos):
+        for name in passes:
+            narr = (videos[uid] or {}).get(name) or {}
+            items = []
+            for n in narr.get('narrations', []):
+                text = clean_narration(n.get('narration_text', ''))
+                if text:
+                    items.append((float(n['timestamp_sec']), text))
+            items.sort(key=lambda x: x[0])
+            out += _narration_windows(uid, name, items, video_root, video_ext, fps,
+                                      max_duration, rng)
+    return out
+
+
+def _narration_windows(uid, name, items, video_root, video_ext, fps, max_duration, rng):
+    out, i = [], 0
+    while i < len(items):
+        start = floor_time(items[i][0], fps)
+        turns = [Turn('user', 0.0, rng.choice(NARRATION_INSTRUCTIONS))]
+        last_text, last_time = None, 0.0
+        while i < len(items):
+            t = ceil_time(items[i][0], fps) - start
+            if t > max_duration + EPS:
+                break
+            text = items[i][1]
+            i += 1
+            if text == last_text:
+                continue
+            t = max(t, 1.0 / fps)  # the instruction owns frame 0
+            if turns[-1].role == 'assistant' and abs(turns[-1].time - t) < EPS:
+                turns[-1] = Turn('assistant', t, text)
+            else:
+                turns.append(Turn('assistant', t, text))
+            last_text, last_time = text, t
+        if len(turns) > 1:
+            out.append(Dialogue(video=os.path.join(video_root, uid + video_ext), fps=fps,
+                                duration=last_time, turns=turns,
+                                start=start, meta={'source': 'ego4d_narration',
+                                                   'video_uid': uid, 'pass': name}))
+    return out
+
+
+# -- step annotations -----------------------------------------------------------------------
+def clean_step(text):
+    """Step label as a sentence fragment: trimmed, lower-cased first letter, no final dot."""
+    t = ' '.join(str(text).split()).strip(' .')
+    return t[:1].lower() + t[1:]
+
+
+def clean_task(name):
+    """Turn a CamelCase COIN class name into words: MakeCoffee -> make coffee."""
+    return re.sub(r'(?<!^)(?=[A-Z])', ' ', name).lower().strip()
+
+
+def _answer(kind, steps, t):
+    """Template answer to a past / current / next step query asked at time t."""
+    past = [s for s in steps if s[1] <= t + EPS]
+    current = [s for s in steps if s[0] <= t + EPS < s[1]]
+    future = [s for s in steps if s[0] > t + EPS]
+    if kind == 'past':
+        return f'You just finished: {past[-1][2]}.' if past else \
+            'You have not finished a step yet.'
+    if kind == 'current':
+        return f'You are doing: {current[-1][2]}.' if current else 'You are between steps now.'
+    return f'Next: {future[0][2]}.' if future else 'That was the last step.'
+
+
+def steps_to_dialogue(video, steps, task=None, fps=2.0, rng=None, max_queries=3,
+                      meta=None, start=0.0):
+    """Step list [(start_s, end_s, text)] -> a dialogue with queries and step-boundary turns.
+
+    Queries come at random frames from the past / current / next templates (the first may ask
+    for guidance through the whole task) and are answered at once; after each query the
+    assistant speaks at every step start ('Now: ...') and end ('Done: ...') until the next
+    query. Times are relative to `start`, the stream's start in the video.
+    """
+    rng = rng or random.Random(0)
+    steps = sorted((s - start, e - start, clean_step(x)) for s, e, x in steps)
+    if not steps:
+        return None
+    end = ceil_time(max(e for _, e, _ in steps), fps)
+    n_frames = int(end * fps + EPS) + 1
+    n_q = rng.randint(1, max_queries)
+    q_frames = sorted(rng.sample(range(0, max(n_frames - 1, 1)), min(n_q, max(n_frames - 1, 1))))
+    turns = []
+    for j, f in enumerate(q_frames):
+        tq = f / fps
+        if j == 0 and rng.random() < 0.5:
+            q = rng.choice(GUIDE).format(task=task or 'this task')
+            a = 'Sure, I will tell you about each step.'
+        else:
+            kind = rng.choice(('past', 'current', 'next'))
+            q = rng.choice({'past': PAST, 'current': CURRENT, 'next': NEXT}[kind])
+            a = _answer(kind, steps, tq)
+        turns += [Turn('user', tq, q), Turn('assistant', tq, a)]
+        t_next = q_frames[j + 1] / fps if j + 1 < len(q_frames) else math.inf
+        spoken = {f}
+        for s, e, text in steps:
+            for t, say in ((s, f'Now: {text}.'), (e, f'Done: {text}.')):
+                tb = ceil_time(t, fps)
+                fb = int(round(tb * fps))
+                if tq < tb < t_next - EPS and fb < n_frames:
+                    if fb in spoken and turns[-1].role == 'assistant' and \
+                            abs(turns[-1].time - tb) < EPS and turns[-1].time > tq:
+                        turns[-1] = Turn('assistant', tb, turns[-1].text + ' ' + say)
+                    elif fb not in spoken:
+                        turns.append(Turn('assistant', tb, say))
+                        spoken.add(fb)
+    turns.sort(key=lambda x: x.time)
+    m = {'task': task} if task else {}
+    m.update(meta or {})
+    return Dialogue(video=video, fps=fps, duration=end, turns=turns, meta=m, start=start)
+
+
+def coin_dialogues(anno, video_root='', fps=2.0, split=None, seed=0, video_ext='.mp4'):
+    """COIN JSON (dict or path) -> step dialogues (one per video of the split)."""
+    db = _coin_db(anno)
+    rng = random.Random(seed)
+    out = []
+    for uid in sorted(db):
+        v = db[uid]
+        if split and split not in str(v.get('subset', '')).lower():
+            continue
+        steps = [(a['segment'][0], a['segment'][1], a['label']) for a in v.get('annotation', [])]
+        task = clean_task(v.get('class', '')) or None
+        d = steps_to_dialogue(os.path.join(video_root, uid + video_ext), steps, task, fps, rng,
+                              meta={'source': 'coin', 'video_uid': uid})
+        if d:
+            out.append(d)
+    return out
+
+
+def goalstep_dialogues(anno, video_root='', fps=2.0, seed=0, video_ext='.mp4'):
+    """Ego4D GoalStep-like JSON (dict or path) -> step dialogues (one per video)."""
+    if isinstance(anno, str):
+        with open(anno) as f:
+            anno = json.load(f)
+    rng = random.Random(seed)
+    out = []
+    for v in anno['videos']:
+        steps = [(s['start_time'], s['end_time'], s['step_description'])
+                 for s in v.get('segments', [])]
+        d = steps_to_dialogue(os.path.join(video_root, v['video_uid'] + video_ext), steps,
+                              v.get('goal_description'), fps, rng,
+                              meta={'source': 'goalstep', 'video_uid': v['video_uid']})
+        if d:
+            out.append(d)
+    return out
+
+
+def _coin_db(anno):
+    if isinstance(anno, str):
+        with open(anno) as f:
+            anno = json.load(f)
+    return anno.get('database', anno)
+
+
+# -- COIN benchmarks -------------------------------------------------------------------------
+COIN_QUERIES = {
+    'step': 'What is the action in the video? Format your answer concisely. No extra text output.',
+    'next': 'What is the next action for the video? Format your answer concisely. '
+            'No extra text output.',
+    'task': 'What is the overall activity in the video? Format your answer concisely. '
+            'No extra text output.',
+    'procedure': 'What are the next {n} actions for the video? Format your answer concisely, '
+                 'listing each action on a new line with a number prefix. No extra text output.',
+}
+
+
+def _sentence(text):
+    text = text.strip()
+    return text[:1].upper() + text[1:] + '.'
+
+
+def coin_benchmark(anno, task, video_root='', fps=2.0, split='test', video_ext='.mp4',
+                   max_steps=5):
+    """COIN annotations -> (dialogues, categories) for one benchmark task.
+
+    Each dialogue streams one segment (the step for 'step', the step before for 'next' and
+    'procedure', the whole task span for 'task'); the user asks the task's question after the
+    stream and the reference answer is in the assistant turn and in meta['answer'] (category
+    indices, a list for 'procedure').
+    """
+    if task not in COIN_QUERIES:
+        raise ValueError(f'unknown COIN task {task!r}; expected {sorted(COIN_QUERIES)}')
+    db = _coin_db(anno)
+    all_steps = sorted({_sentence(clean_step(a['label'])) for v in db.values()
+                        for a in v.get('annotation', [])})
+    all_tasks = sorted({_sentence(clean_task(v.get('class', ''))) for v in db.values()})
+    cats = all_tasks if task == 'task' else all_steps
+    out = []
+    for uid in sorted(db):
+        v = db[uid]
+        if split and split not in str(v.get('subset', '')).lower():
+            continue
+        steps = sorted(v.get('annotation', []), key=lambda a: a['segment'][0])
+        video = os.path.join(video_root, uid + video_ext)
+        if task == 'task':
+            if not steps:
+                continue
+            spans = [(v.get('start', steps[0]['segment'][0]),
+                      v.get('end', steps[-1]['segment'][1]),
+                      [_sentence(clean_task(v['class']))], COIN_QUERIES['task'])]
+        elif task == 'step':
+            spans = [(a['segment'][0], a['segment'][1], [_sentence(clean_step(a['label']))],
+                      COIN_QUERIES['step']) for a in steps]
+        else:
+            spans = []
+            for i in range(len(steps) - 1):
+                nxt = steps[i + 1:i + 1 + (1 if task == 'next' else max_steps)]
+                q = COIN_QUERIES['next'] if len(nxt) == 1 else \
+                    COIN_QUERIES['procedure'].format(n=len(nxt))
+                spans.append((steps[i]['segment'][0], steps[i]['segment'][1],
+                              [_sentence(clean_step(a['label'])) for a in nxt], q))
+        for s, e, answers, query in spans:
+            s0 = ceil_time(s, fps)
+            dur = max(ceil_time(e, fps) - s0, 0.0)
+            text = answers[0] if len(answers) == 1 else \
+                '\n'.join(f'{i + 1}. {a}' for i, a in enumerate(answers))
+            out.append(Dialogue(
+                video=video, fps=fps, duration=dur, start=s0,
+                turns=[Turn('user', dur, query), Turn('assistant', dur, text)],
+                meta={'source': f'coin_{task}', 'video_uid': uid,
+                      'answer': [cats.index(a) for a in answers]}))
+    return out, cats
+
+
+def levenshtein(a, b):
+    """Edit distance (insert / delete / substitute), for matching answers to categories."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def match_category(text, categories):
+    """Index of the category nearest to a free-text answer (case-insensitive edit distance)."""
+    t = text.strip().lower()
+    return min(range(len(categories)), key=lambda i: levenshtein(t, categories[i].lower()))
+
+
+def coin_accuracy(predictions, dialogues, categories):
+    """Benchmark accuracy: share of answer steps whose matched category is right.
+
+    For 'procedure' each line of a prediction (number prefixes removed) is one step, scored
+    position by position against the reference steps, as in the paper's benchmark.
+    """
+    correct = total = 0
+    for text, d in zip(predictions, dialogues):
+        answer = d.meta['answer']
+        lines = [re.sub(r'^\s*\d+[.)]\s*', '', x) for x in text.split('\n') if x.strip()] \
+            if len(answer) > 1 else [text]
+        pred = [match_category(x, categories) for x in lines] or [-1]
+        correct += sum(1 for p, a in zip(pred, answer) if p == a)
+        total += len(answer)
+    return correct / total if total else 0.0
+
+
+# -- LM rewrite ------------------------------------------------------------------------------
+REWRITE_PROMPT = ('Rewrite the following sentence from a conversation about a video so that it '
+                  'sounds natural and keeps its meaning. Reply with the sentence only.\n'
+                  'Sentence: {text}\nRewritten:')
+
+
+def rewrite(dialogues, lm_path, max_new_tokens=40, roles=('user', 'assistant')):
+    """Rewrite turn texts with a local causal LM (greedy); timing is never touched.
+
+    An empty or multi-line rewrite keeps the original text, so a weak LM cannot break the
+    dialogue's ground truth.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(lm_path)
+    lm = AutoModelForCausalLM.from_pretrained(lm_path).eval()
+    cache = {}
+    for d in dialogues:
+        new = []
+        for t in d.turns:
+            if t.role in roles and t.text not in cache:
+                ids = tok(REWRITE_PROMPT.format(text=t.text), return_tensors='pt')
+                with torch.no_grad():
+                    out = lm.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=tok.eos_token_id)
+                text = tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True)
+                text = text.strip().split('\n')[0].strip()
+                cache[t.text] = text if text else t.text
+            new.append(Turn(t.role, t.time, cache.get(t.text, t.text)))
+        d.turns = new
+    return dialogues
+
+
+def main(argv=None):
+    """live-convert: annotations -> streaming dialogue JSON."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('kind', choices=['ego4d-narration', 'coin', 'goalstep'] +
+                   [f'coin-{t}' for t in COIN_QUERIES])
+    p.add_argument('annotations')
+    p.add_argument('output')
+    p.add_argument('--video-root', default='')
+    p.add_argument('--fps', type=float, default=2.0)
+    p.add_argument('--split', default=None)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--rewrite-lm', default=None, help='local causal LM dir for rewriting')
+    a = p.parse_args(argv)
+    if a.kind == 'ego4d-narration':
+        ds = ego4d_narration_streams(a.annotations, a.video_root, a.fps, seed=a.seed)
+    elif a.kind == 'coin':
+        ds = coin_dialogues(a.annotations, a.video_root, a.fps, a.split, a.seed)
+    elif a.kind == 'goalstep':
+        ds = goalstep_dialogues(a.annotations, a.video_root, a.fps, a.seed)
+    else:
+        ds, _ = coin_benchmark(a.annotations, a.kind[5:], a.video_root, a.fps, a.split or 'test')
+    if a.rewrite_lm:
+        ds = rewrite(ds, a.rewrite_lm)
+    save_dialogues(ds, a.output)
+    print(f'{len(ds)} dialogues -> {a.output}')
+
+
+if __name__ == '__main__':
+    main()

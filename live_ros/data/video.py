@@ -1,0 +1,118 @@
+"""Reading video files and frame folders at a fixed stream rate (2 fps in the paper).
+
+Resampling is by timestamp and causal: stream frame k (time k / fps) is the last source frame
+whose timestamp is <= k / fps, which is what a live camera at that rate would have delivered.
+"""
+
+import glob
+import math
+import os
+
+import cv2
+import numpy as np
+
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+EPS = 1e-6
+
+
+def video_info(path):
+    """(native fps, frame count, duration in s) of a video file, as OpenCV reports them."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise FileNotFoundError(f'cannot open video {path}')
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    duration = count / fps if fps > 0 else 0.0
+    return fps, count, duration
+
+
+def resample_indices(timestamps, fps, max_frames=None):
+    """For each stream time k / fps, the index of the last source timestamp <= it.
+
+    Stream frames start at the first source timestamp and stop at the last one.
+    """
+    ts = np.asarray(timestamps, dtype=np.float64)
+    if len(ts) == 0:
+        return []
+    n = int(math.floor((ts[-1] - ts[0]) * fps + EPS)) + 1
+    if max_frames is not None:
+        n = min(n, max_frames)
+    targets = ts[0] + np.arange(n) / fps
+    return list(np.searchsorted(ts, targets + EPS, side='right') - 1)
+
+
+def read_video(path, fps, max_frames=None, start=0.0):
+    """Decode a video file with OpenCV and resample it to `fps`; RGB uint8 frames.
+
+    Timestamps come from the decoder (CAP_PROP_POS_MSEC), falling back to index / native fps
+    when the container gives none; the stream starts at `start` s (or the first frame after).
+    """
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise FileNotFoundError(f'cannot open video {path}')
+    native = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    frames, last, target, t, i = [], None, None, 0.0, 0
+    full = (lambda: max_frames is not None and len(frames) >= max_frames)
+    while not full():
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if native > 0 and (not np.isfinite(t) or (t <= 0 and i > 0)):
+            t = i / native
+        i += 1
+        if t + EPS < start:
+            continue
+        if target is None:
+            target = max(start, t)
+        # stream times that passed before this source frame get the previous frame
+        while last is not None and t > target + EPS and not full():
+            frames.append(last)
+            target += 1.0 / fps
+        last = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    cap.release()
+    if last is not None and not full() and target <= t + EPS:
+        frames.append(last)
+    return frames
+
+
+def read_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
+    """Images of a frame folder (sorted by name) resampled from `source_fps` to `fps`.
+
+    A folder is taken to be at the stream rate already unless source_fps says otherwise.
+    """
+    files = sorted(f for f in glob.glob(os.path.join(path, '*'))
+                   if f.lower().endswith(IMAGE_EXTS))
+    if not files:
+        raise FileNotFoundError(f'no images in {path}')
+    src = source_fps or fps
+    first = int(math.ceil(start * src - EPS))
+    files = files[first:]
+    idx = resample_indices(np.arange(len(files)) / src, fps, max_frames)
+    frames = []
+    for j in idx:
+        bgr = cv2.imread(files[j], cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f'cannot decode {files[j]}')
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return frames
+
+
+def read_frames(source, fps, max_frames=None, start=0.0):
+    """Frames of a video file or a frame folder at `fps` from `start` s (RGB uint8 HxWx3)."""
+    if os.path.isdir(source):
+        return read_folder(source, fps, max_frames, start=start)
+    return read_video(source, fps, max_frames, start=start)
+
+
+def write_video(path, frames, fps):
+    """Write RGB frames to a video file (mp4v / MJPG by extension); used by tests and demos."""
+    h, w = frames[0].shape[:2]
+    fourcc = cv2.VideoWriter_fourcc(*('MJPG' if path.endswith('.avi') else 'mp4v'))
+    out = cv2.VideoWriter(path, fourcc, fps, (w, h))
+    if not out.isOpened():
+        raise RuntimeError(f'cannot write {path}')
+    for f in frames:
+        out.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+    out.release()
