@@ -97,7 +97,7 @@ colcon_build() {
     unset COLCON_PREFIX_PATH PYTHONPATH
     "$VENV/bin/colcon" --log-base "$ROOT/log" build --symlink-install \
       --base-paths "$ROOT" --build-base "$ROOT/build" --install-base "$ROOT/install" \
-      --event-handlers console_cohesion+ parallel_status- \
+      --event-handlers parallel_status- \
       --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
   )
 }

@@ -12,7 +12,7 @@ from ros_helpers import DEFAULT_TIMEOUT, start_python
 
 FRAME_STAMP = (1700000000, 123456789)
 
-SERVER = r'''
+SERVER = r"""
 import sys
 
 import rclpy
@@ -73,9 +73,9 @@ finally:
     rclpy.try_shutdown()
 print('server stopped cleanly', flush=True)
 sys.exit(0)
-'''
+"""
 
-CLIENT = r'''
+CLIENT = r"""
 import json
 import time
 
@@ -124,7 +124,7 @@ out = dict(asked=asked, refused=refused, responses=[
 print('RESULT ' + json.dumps(out), flush=True)
 node.destroy_node()
 rclpy.shutdown()
-'''
+"""
 
 
 def test_response_and_ask_round_trip_between_processes(ros_install):
