@@ -69,26 +69,31 @@ class OpenCvSource:
 
 
 class SyntheticSource:
-    """Frames rendered by the synthetic streaming world of live_ros.data.synthetic."""
+    """Frames of the seeded synthetic world (live_ros.data.synthetic), rendered on demand.
+
+    The world is endless; frame n shows the world at n / fps seconds, so its events keep their
+    ground-truth times whatever the publishing rate.
+    """
 
     is_camera = False
+    native_fps = None
 
     def __init__(self, seed, size):
-        from live_ros.data import synthetic
+        from live_ros.data.synthetic import SyntheticWorld
 
-        self._synthetic = synthetic
-        self._seed = seed
-        self._size = size
-        self.native_fps = None
-        self.rewind()
+        self.world = SyntheticWorld(seed, size=size or 224)
+        self.fps = DEFAULT_FPS
+        self._index = 0
 
     def read(self):
-        """Return the next frame of the world, or None when its episode is over."""
-        return next(self._frames, None)
+        """Render the next frame."""
+        rgb = self.world.render(self._index / self.fps)
+        self._index += 1
+        return rgb
 
     def rewind(self):
-        """Start the same episode again (the seed fixes it)."""
-        self._frames = iter(self._synthetic.render_episode_frames(self._seed, self._size))
+        """Start the world again from time 0 (the seed fixes it)."""
+        self._index = 0
 
     def close(self):
         """Nothing to release."""
@@ -147,6 +152,10 @@ class VideoPublisher(Node):
             'best_effort (sensor data QoS) or reliable.', read_only=True))
         self.declare_parameter('compressed', False, _descriptor(
             'Also publish JPEG sensor_msgs/CompressedImage on image/compressed.', read_only=True))
+        self.declare_parameter('wait_for_subscribers', 0, _descriptor(
+            'Hold the first frame until this many subscribers are matched (0 = start now), '
+            'so a consumer started alongside sees the video from its first frame.',
+            read_only=True, int_range=(0, 1000)))
 
         source = source_override or self.get_parameter('source').value
         self.max_size = self.get_parameter('max_size').value
@@ -156,10 +165,13 @@ class VideoPublisher(Node):
             fps = self.source.native_fps or (
                 DEFAULT_CAMERA_FPS if self.source.is_camera else DEFAULT_FPS)
         self.fps = fps
+        if isinstance(self.source, SyntheticSource):
+            self.source.fps = fps
         self.frames_published = 0
         self.done = False
 
         reliability = self.get_parameter('reliability').value
+        self.reliable = reliability == 'reliable'
         if reliability == 'reliable':
             qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
         elif reliability == 'best_effort':
@@ -181,6 +193,11 @@ class VideoPublisher(Node):
         """Publish one frame per tick; stamps follow the grid so the video keeps its timing."""
         if self.done:
             return
+        if self.frames_published == 0:
+            wanted = self.get_parameter('wait_for_subscribers').value
+            if self.publisher.get_subscription_count() < wanted:
+                return
+            self.start_time = self.get_clock().now()
         limit = self.get_parameter('count').value
         if limit and self.frames_published >= limit:
             self._finish(f'published {self.frames_published} frames (count reached)')
@@ -229,6 +246,10 @@ class VideoPublisher(Node):
     def _finish(self, why):
         self.done = True
         self.timer.cancel()
+        # Reliable subscribers get every frame before the process exits.
+        for publisher in (self.publisher, self.compressed_publisher):
+            if publisher is not None and self.reliable:
+                publisher.wait_for_all_acked(Duration(seconds=2.0))
         self.get_logger().info(why)
 
     def destroy_node(self):

@@ -1,0 +1,98 @@
+"""Launch live_node, and optionally video_publisher feeding it a video, a camera or the world.
+
+    ros2 launch live_ros live.launch.py image_topic:=/camera/image_raw
+    ros2 launch live_ros live.launch.py video_source:=synthetic:7 namespace:=robot
+    ros2 launch live_ros live.launch.py model:=/models/my_live device:=cuda log_level:=debug
+
+Arguments: namespace, params_file (default: this package's config/live.yaml), image_topic
+(remapped onto the node's ``image`` input), model, device, log_level, and video_source /
+video_fps / video_loop: when video_source is set (a file, camera:<index>, synthetic:<seed>)
+video_publisher starts too and publishes on image_topic.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description():
+    """Describe the node, its arguments and the optional video source."""
+    namespace = LaunchConfiguration('namespace')
+    params_file = LaunchConfiguration('params_file')
+    image_topic = LaunchConfiguration('image_topic')
+    model = LaunchConfiguration('model')
+    device = LaunchConfiguration('device')
+    log_level = LaunchConfiguration('log_level')
+    video_source = LaunchConfiguration('video_source')
+    video_fps = LaunchConfiguration('video_fps')
+    video_loop = LaunchConfiguration('video_loop')
+
+    arguments = [
+        DeclareLaunchArgument(
+            'namespace', default_value='', description='Namespace of the nodes.'),
+        DeclareLaunchArgument(
+            'params_file',
+            default_value=PathJoinSubstitution(
+                [FindPackageShare('live_ros'), 'config', 'live.yaml']),
+            description='YAML file with the live_node parameters.'),
+        DeclareLaunchArgument(
+            'image_topic', default_value='image',
+            description='Camera topic (sensor_msgs/Image) remapped onto the node input.'),
+        DeclareLaunchArgument(
+            'model', default_value='',
+            description='Model directory or preset; empty = the embedded default model.'),
+        DeclareLaunchArgument(
+            'device', default_value='auto', description='Torch device: auto, cpu, cuda, ...'),
+        DeclareLaunchArgument(
+            'log_level', default_value='info',
+            description='Logging level: debug, info, warn, error or fatal.'),
+        DeclareLaunchArgument(
+            'video_source', default_value='',
+            description='Also start video_publisher with this source: a video file, '
+                        'camera:<index> or synthetic:<seed>; empty = use a real camera.'),
+        DeclareLaunchArgument(
+            'video_fps', default_value='0.0',
+            description='video_publisher rate in Hz; 0 = the source own rate.'),
+        DeclareLaunchArgument(
+            'video_loop', default_value='true',
+            description='video_publisher starts the video again at its end.'),
+    ]
+
+    live_node = Node(
+        package='live_ros',
+        executable='live_node',
+        name='live_node',
+        namespace=namespace,
+        output='screen',
+        parameters=[
+            params_file,
+            {
+                'model': ParameterValue(model, value_type=str),
+                'device': ParameterValue(device, value_type=str),
+            },
+        ],
+        remappings=[('image', image_topic)],
+        ros_arguments=['--log-level', log_level],
+    )
+
+    video_publisher = Node(
+        package='live_ros',
+        executable='video_publisher',
+        name='video_publisher',
+        namespace=namespace,
+        output='screen',
+        parameters=[{
+            'source': ParameterValue(video_source, value_type=str),
+            'fps': ParameterValue(video_fps, value_type=float),
+            'loop': ParameterValue(video_loop, value_type=bool),
+        }],
+        remappings=[('image', image_topic)],
+        ros_arguments=['--log-level', log_level],
+        condition=IfCondition(PythonExpression(["'", video_source, "' != ''"])),
+    )
+
+    return LaunchDescription(arguments + [live_node, video_publisher])

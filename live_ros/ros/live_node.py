@@ -1,0 +1,495 @@
+"""live_node: the LIVE video assistant as a ROS 2 node.
+
+    ros2 run live_ros live_node --ros-args --params-file config/live.yaml -r image:=/camera/image
+
+Interfaces (names relative to the node's namespace):
+
+* subscribes ``image`` (sensor_msgs/Image), or ``image/compressed``
+  (sensor_msgs/CompressedImage) when ``compressed`` is true; sensor-data QoS (best effort,
+  keep last 5) unless ``image_reliability`` is ``reliable``;
+* subscribes ``query`` (std_msgs/String): a question from a voice pipeline, answered like
+  ``ask``;
+* publishes ``response`` (live_ros/Response, reliable): one message per finished response,
+  ``partial`` false. ``header.stamp`` / ``header.frame_id`` are those of the camera image after
+  which the model spoke; ``query_id`` is 0 when the model spoke on its own;
+* publishes ``response_partial`` (live_ros/Response, ``partial`` true) while a response is being
+  decoded, when ``publish_partial`` is true: the cumulative text so far, so a display can show
+  it growing. Consumers that only want whole answers ignore this topic;
+* services ``ask`` (live_ros/Ask: the reply carries the query id of the answer to come) and
+  ``reset`` (std_srvs/Trigger: clears the model's context, the KV cache);
+* publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) every ``diagnostics_period``.
+
+Data path: image callback -> FrameSampler (model rate by header stamp) -> conversion to RGB ->
+StreamPipeline.submit_frame (encoder thread, bounded FIFO that drops the oldest, decoder thread)
+-> on_response -> publisher. The node only translates messages, parameters and threads.
+"""
+
+import bisect
+import collections
+import sys
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import (
+    DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data)
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header, String
+from std_srvs.srv import Trigger
+
+from live_ros.msg import Response
+from live_ros.ros.frame_sampler import FrameSampler, RESTART, SKIP, STALE
+from live_ros.ros.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
+from live_ros.ros.parameters import BY_NAME, PARAMETERS
+from live_ros.srv import Ask
+
+#: Responses are few and must not be lost: reliable, a generous history for slow consumers.
+RESPONSE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE)
+
+#: Seconds between two log lines about the same kind of bad input.
+BAD_INPUT_LOG_PERIOD = 5.0
+
+#: How many used frames are remembered to give a response its image header back.
+FRAME_HEADER_HISTORY = 512
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model cannot be loaded; the node exits non-zero."""
+
+
+def stamp_ns(stamp):
+    """builtin_interfaces/Time as integer nanoseconds (exact, unlike float seconds)."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+class ThrottledLog:
+    """One log line per kind of problem every ``period`` seconds, with the count in between."""
+
+    def __init__(self, logger, period=BAD_INPUT_LOG_PERIOD):
+        self._logger = logger
+        self._period = period
+        self._lock = threading.Lock()
+        self._last = {}
+        self.counts = collections.Counter()
+
+    def warn(self, kind, text):
+        """Count a problem of ``kind``; log it unless the same kind was logged just now."""
+        now = time.monotonic()
+        with self._lock:
+            self.counts[kind] += 1
+            last = self._last.get(kind)
+            if last is not None and now - last[0] < self._period:
+                return
+            suppressed = self.counts[kind] - last[1] - 1 if last else 0
+            self._last[kind] = (now, self.counts[kind])
+        note = f' ({suppressed} more since the last report)' if suppressed > 0 else ''
+        self._logger.warning(f'{kind}: {text}{note}')
+
+
+class LiveNode(Node):
+    """Stream camera frames through a LIVE model and publish what it says."""
+
+    def __init__(self, **kwargs):
+        super().__init__('live_node', **kwargs)
+        for param in PARAMETERS:
+            self.declare_parameter(param.name, param.default, param.descriptor())
+        for param in PARAMETERS:
+            reason = param.check(self.get_parameter(param.name).value)
+            if reason:
+                raise ValueError(reason)
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        value = self.get_parameter_value
+
+        self.sampler = FrameSampler(value('fps'))
+        self.bad_input = ThrottledLog(self.get_logger())
+        self._lock = threading.Lock()
+        self._counts = collections.Counter()
+        self._t0_ns = None             # stamp of stream time 0
+        self._last_t = None            # stream time of the newest frame handed to the model
+        self._newest_stamp_ns = None   # newest camera stamp seen, used or not
+        self._frame_times = []         # stream times of used frames, ascending
+        self._frame_headers = []       # their image headers, same order
+        self._engine_errors_seen = 0
+        self._last_error = ''
+
+        self.session = None
+        self.pipeline = self._load_pipeline()
+
+        # Image callbacks run in their own group: a burst of frames can only ever occupy one
+        # executor thread, so services, queries and diagnostics always find a free one.
+        self.image_group = MutuallyExclusiveCallbackGroup()
+        self.request_group = ReentrantCallbackGroup()
+        self.timer_group = MutuallyExclusiveCallbackGroup()
+
+        self.response_pub = self.create_publisher(Response, 'response', RESPONSE_QOS)
+        self.partial_pub = self.create_publisher(Response, 'response_partial', RESPONSE_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        image_qos = QoSProfile(
+            history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
+            reliability=(ReliabilityPolicy.RELIABLE if value('image_reliability') == 'reliable'
+                         else ReliabilityPolicy.BEST_EFFORT),
+            durability=DurabilityPolicy.VOLATILE)
+        if value('compressed'):
+            self.image_sub = self.create_subscription(
+                CompressedImage, 'image/compressed', self.on_compressed_image, image_qos,
+                callback_group=self.image_group)
+        else:
+            self.image_sub = self.create_subscription(
+                Image, 'image', self.on_image, image_qos, callback_group=self.image_group)
+        self.query_sub = self.create_subscription(
+            String, 'query', self.on_query, 10, callback_group=self.request_group)
+        self.ask_srv = self.create_service(
+            Ask, 'ask', self.on_ask, callback_group=self.request_group)
+        self.reset_srv = self.create_service(
+            Trigger, 'reset', self.on_reset, callback_group=self.request_group)
+        self.diagnostics_timer = self.create_timer(
+            value('diagnostics_period'), self.on_diagnostics_timer,
+            callback_group=self.timer_group)
+        self.get_logger().info(
+            f'listening on {self.image_sub.topic_name} ({value("image_reliability")}), '
+            f'model at {value("fps"):g} fps on {self._stats().get("device", "?")}; '
+            f'answers on {self.response_pub.topic_name}')
+
+    def get_parameter_value(self, name):
+        """Return the current value of one of our parameters."""
+        return self.get_parameter(name).value
+
+    # ---------------------------------------------------------------- model and engine --
+
+    def _load_pipeline(self):
+        """Load the model and start the streaming engine's threads."""
+        value = self.get_parameter_value
+        model_name = value('model') or 'default'
+        self.get_logger().info(f'loading model {model_name!r} on {value("device")} ...')
+        started = time.monotonic()
+        try:
+            from live_ros.model import load_live_model
+            from live_ros.streaming.pipeline import StreamPipeline
+            from live_ros.streaming.session import StreamingSession
+
+            model = load_live_model(model_name, device=value('device'))
+        except Exception as exc:
+            raise ModelLoadError(f'cannot load model {model_name!r}: '
+                                 f'{type(exc).__name__}: {exc}') from exc
+        session = StreamingSession(
+            model, response_threshold=value('response_threshold'),
+            max_new_tokens=value('max_new_tokens'),
+            context_budget=value('context_budget') or None)
+        pipeline = StreamPipeline(
+            model, session, queue_size=value('queue_size'),
+            on_response=self._on_engine_response, on_token=self._on_engine_token)
+        self.session = session
+        self.get_logger().info(f'model loaded in {time.monotonic() - started:.1f} s')
+        return pipeline
+
+    def close(self):
+        """Stop the engine's threads (called before the node is destroyed)."""
+        pipeline, self.pipeline = self.pipeline, None
+        if pipeline is not None:
+            pipeline.close(timeout=5.0)
+
+    # ----------------------------------------------------------------------- images --
+
+    def on_image(self, msg):
+        """Sample a raw camera frame by its stamp and hand it to the model's encoder."""
+        self._offer(msg.header, lambda: image_to_rgb(msg))
+
+    def on_compressed_image(self, msg):
+        """Sample a JPEG/PNG frame like on_image; frames not used are never decoded."""
+        self._offer(msg.header, lambda: compressed_to_rgb(msg))
+
+    def _offer(self, header, convert):
+        """Decide on the frame by stamp first, so unused frames cost no conversion."""
+        stamp = stamp_ns(header.stamp)
+        with self._lock:
+            self._counts['received'] += 1
+            if self._newest_stamp_ns is None or stamp > self._newest_stamp_ns:
+                self._newest_stamp_ns = stamp
+        decision = self.sampler.offer(stamp * 1e-9)
+        if decision == SKIP:
+            self._count('skipped')
+            return
+        if decision == STALE:
+            self._count('stale')
+            self.bad_input.warn('stale frame', 'a frame older than one already received was '
+                                'dropped (stamps must increase)')
+            return
+        try:
+            rgb = convert()
+        except ImageConversionError as exc:
+            self._count('bad')
+            self.bad_input.warn(f'bad image ({exc.kind})', f'{exc}; frame skipped')
+            return
+        t = self._stream_time(stamp, restart=decision == RESTART)
+        with self._lock:
+            self._frame_times.append(t)
+            self._frame_headers.append(Header(stamp=header.stamp, frame_id=header.frame_id))
+            if len(self._frame_times) > FRAME_HEADER_HISTORY:
+                del self._frame_times[0], self._frame_headers[0]
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        try:
+            pipeline.submit_frame(rgb, t)
+            self._count('submitted')
+        except Exception as exc:  # the engine must never take the image callback down
+            self._engine_error('submit_frame', exc)
+
+    def _stream_time(self, stamp, restart):
+        """Map a camera stamp to stream seconds; the stream clock never runs backwards.
+
+        Stream time 0 is the first frame. When the camera clock restarts (a looped file, a
+        restarted simulation) the stream continues one model period after the last frame.
+        """
+        with self._lock:
+            if self._t0_ns is None:
+                self._t0_ns = stamp
+            elif restart and self._last_t is not None:
+                self._t0_ns = stamp - int((self._last_t + self.sampler.period) * 1e9)
+            t = (stamp - self._t0_ns) * 1e-9
+            self._last_t = t
+            return t
+
+    def _header_for(self, stream_time):
+        """Find the header of the frame after which the model spoke (at or before the time)."""
+        with self._lock:
+            index = bisect.bisect_right(self._frame_times, stream_time + 1e-6) - 1
+            if index < 0:
+                return Header(stamp=self.get_clock().now().to_msg())
+            return self._frame_headers[index]
+
+    # ---------------------------------------------------------------- engine output --
+
+    def _on_engine_response(self, response):
+        """Publish a finished response; runs on the engine's decoder thread, not the executor."""
+        if not getattr(response, 'final', True):
+            self._on_engine_token(response.query_id, response.text, response.stream_time)
+            return
+        self._count('responses')
+        self._publish(self.response_pub, response.text, response.stream_time,
+                      response.query_id, partial=False)
+
+    def _on_engine_token(self, query_id, partial_text, stream_time):
+        """Publish the growing text of a response while it is decoded (decoder thread)."""
+        if self.get_parameter_value('publish_partial'):
+            self._publish(self.partial_pub, partial_text, stream_time, query_id, partial=True)
+
+    def _publish(self, publisher, text, stream_time, query_id, partial):
+        msg = Response(header=self._header_for(stream_time), text=text,
+                       stream_time=float(stream_time), query_id=int(query_id), partial=partial)
+        try:
+            publisher.publish(msg)
+        except Exception as exc:  # the context is gone during shutdown: nothing to tell
+            if rclpy.ok(context=self.context):
+                self._engine_error('publish', exc)
+
+    # ---------------------------------------------------------------- requests --
+
+    def _current_stream_time(self):
+        """Stream time of the newest camera frame seen: a question refers to 'now'."""
+        with self._lock:
+            if self._t0_ns is None or self._newest_stamp_ns is None:
+                return 0.0
+            return max(self._last_t or 0.0, (self._newest_stamp_ns - self._t0_ns) * 1e-9)
+
+    def _submit_query(self, text):
+        """Validate and queue a question; return (query_id or 0, message)."""
+        text = (text or '').strip()
+        limit = self.get_parameter_value('max_query_chars')
+        if not text:
+            return 0, 'empty query: nothing to ask'
+        if len(text) > limit:
+            return 0, f'query too long: {len(text)} characters, max_query_chars is {limit}'
+        pipeline = self.pipeline
+        if pipeline is None:
+            return 0, 'node is shutting down'
+        try:
+            query_id = int(pipeline.submit_query(text, self._current_stream_time()))
+        except Exception as exc:
+            self._engine_error('submit_query', exc)
+            return 0, f'the engine refused the query: {exc}'
+        self._count('queries')
+        return query_id, (f'answer will be published on {self.response_pub.topic_name} '
+                          f'with query_id {query_id}')
+
+    def on_ask(self, request, response):
+        """Take a question from the ask service; the answer follows on the response topic."""
+        query_id, message = self._submit_query(request.query)
+        response.accepted = query_id != 0
+        response.query_id = query_id
+        response.message = message
+        if query_id:
+            self.get_logger().info(f'query {query_id}: {request.query.strip()!r}')
+        else:
+            self.get_logger().warning(f'ask refused: {message}')
+        return response
+
+    def on_query(self, msg):
+        """Take a question from a voice pipeline's text topic; refusals are logged only."""
+        query_id, message = self._submit_query(msg.data)
+        if query_id:
+            self.get_logger().info(f'query {query_id} (topic): {msg.data.strip()!r}')
+        else:
+            self.bad_input.warn('query refused', message)
+
+    def on_reset(self, request, response):
+        """Forget the conversation and the video so far: a new activity starts."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            response.success, response.message = False, 'node is shutting down'
+            return response
+        before = self._stats().get('cache_tokens', 0)
+        try:
+            pipeline.reset()
+        except Exception as exc:
+            self._engine_error('reset', exc)
+            response.success, response.message = False, f'reset failed: {exc}'
+            return response
+        self.sampler.reset()
+        with self._lock:
+            self._counts['resets'] += 1
+        after = self._stats().get('cache_tokens', 0)
+        response.success = True
+        response.message = f'context cleared: cache {before} -> {after} tokens'
+        self.get_logger().info(response.message)
+        return response
+
+    # ---------------------------------------------------------------- parameters --
+
+    def on_set_parameters(self, parameters):
+        """Validate runtime changes, then hand the new values to the sampler and the model."""
+        for parameter in parameters:
+            spec = BY_NAME.get(parameter.name)
+            if spec is None:
+                continue
+            reason = spec.check(parameter.value)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        session = self.session
+        for parameter in parameters:
+            if parameter.name == 'response_threshold' and session is not None:
+                session.response_threshold = float(parameter.value)
+            elif parameter.name == 'max_new_tokens' and session is not None:
+                session.max_new_tokens = int(parameter.value)
+            elif parameter.name == 'fps':
+                self.sampler.set_fps(parameter.value)
+        return SetParametersResult(successful=True)
+
+    # ---------------------------------------------------------------- diagnostics --
+
+    def _count(self, key):
+        with self._lock:
+            self._counts[key] += 1
+
+    def _engine_error(self, where, exc):
+        with self._lock:
+            self._counts['node_errors'] += 1
+            self._last_error = f'{where}: {type(exc).__name__}: {exc}'
+        self.bad_input.warn(f'engine error in {where}', f'{type(exc).__name__}: {exc}')
+
+    def _stats(self):
+        pipeline = self.pipeline
+        if pipeline is None:
+            return {}
+        try:
+            return dict(pipeline.stats())
+        except Exception as exc:
+            self._engine_error('stats', exc)
+            return {}
+
+    def on_diagnostics_timer(self):
+        """Report the stream's health for rqt_robot_monitor and the aggregator, about 1 Hz."""
+        stats = self._stats()
+        with self._lock:
+            counts = dict(self._counts)
+            last_error = self._last_error
+            newest = self._newest_stamp_ns
+        errors = stats.get('errors', 0)
+        engine_errors = errors if isinstance(errors, int) else len(errors or ())
+        if isinstance(errors, (list, tuple)) and errors:
+            last_error = str(errors[-1])
+        errors_total = engine_errors + counts.get('node_errors', 0)
+        dropped = int(stats.get('frames_dropped', 0))
+        status = DiagnosticStatus(
+            name=f'{self.get_fully_qualified_name()}: stream',
+            hardware_id=str(stats.get('device', self.get_parameter_value('device'))),
+            level=DiagnosticStatus.OK, message='streaming')
+        if counts.get('received', 0) == 0:
+            status.level, status.message = DiagnosticStatus.WARN, 'no images received yet'
+        if errors_total > self._engine_errors_seen:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'engine error: {last_error}'
+        self._engine_errors_seen = errors_total
+        receive_delay = ''
+        if newest is not None:
+            receive_delay = f'{(self.get_clock().now().nanoseconds - newest) * 1e-9:.3f}'
+        values = {
+            'frames_received': counts.get('received', 0),
+            'frames_used': stats.get('frames_encoded', 0),
+            'frames_dropped': dropped,
+            'frames_skipped_by_rate': counts.get('skipped', 0),
+            'frames_stale': counts.get('stale', 0),
+            'frames_bad': counts.get('bad', 0),
+            'frames_submitted': counts.get('submitted', 0),
+            'lag_s': _fmt(stats.get('lag_s')),
+            'receive_delay_s': receive_delay,
+            'cache_tokens': stats.get('cache_tokens', 0),
+            'last_response_latency_s': _fmt(stats.get('last_latency_s')),
+            'responses': counts.get('responses', 0),
+            'queries': counts.get('queries', 0),
+            'resets': counts.get('resets', 0),
+            'device': stats.get('device', ''),
+            'fps': self.get_parameter_value('fps'),
+            'response_threshold': self.get_parameter_value('response_threshold'),
+            'errors': errors_total,
+            'last_error': last_error,
+        }
+        status.values = [KeyValue(key=key, value=str(value)) for key, value in values.items()]
+        self.diagnostics_pub.publish(DiagnosticArray(
+            header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+
+def _fmt(value):
+    return '' if value is None else f'{float(value):.3f}'
+
+
+def main(args=None):
+    """Entry point of ``ros2 run live_ros live_node``; exit status 1 when the model fails."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    executor = MultiThreadedExecutor(num_threads=4)
+    try:
+        node = LiveNode()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as exc:  # the model failed to load, a parameter out of range, ...
+        name = '' if isinstance(exc, ModelLoadError) else f'{type(exc).__name__}: '
+        print(f'live_node: error: {name}{exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.close()
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown(timeout_sec=5.0)
+        rclpy.try_shutdown()
+    left = [t.name for t in threading.enumerate()
+            if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if left:
+        print(f'live_node: threads still running at exit: {left}', file=sys.stderr)
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())
