@@ -1,0 +1,168 @@
+"""LiveConfig: everything that defines a LIVE model, saved as live_config.json."""
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+
+CONFIG_NAME = 'live_config.json'
+
+DEFAULT_SYSTEM_PROMPT = (
+    'A multimodal AI assistant is helping users with some activities.'
+    ' Below is their conversation, interleaved with the list of video frames received by the'
+    ' assistant.'
+)
+
+# The released VideoLLM-online LoRA targets (regex, matched by peft against module names).
+LLAMA_LORA_TARGETS = 'model.*(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)|lm_head$'
+
+
+@dataclass
+class LoraSettings:
+    """LoRA layout; the connector is trained fully as a peft modules_to_save module."""
+
+    r: int = 128
+    alpha: int = 256
+    dropout: float = 0.05
+    targets: str = LLAMA_LORA_TARGETS
+    modules_to_save: list = field(default_factory=lambda: ['connector'])
+
+
+@dataclass
+class LiveConfig:
+    """Backbones, frame tokens, template and streaming defaults of one LIVE model.
+
+    Backbone sources (``llm``, ``vision``): a local directory, a hub id, a ``.gguf`` file or
+    ``backbones:<name>`` (resolved by ``live_ros.backbones.resolve``).
+    """
+
+    llm: str = ''
+    vision: str = ''
+    # 'auto' reads the tower's model_type; 'siglip', 'clip', 'dinov2' are known layouts.
+    vision_kind: str = 'auto'
+    # Global frame token: 'pooler' (pooler_output when the tower has one, else CLS),
+    # 'cls' (first hidden state), or 'none'.
+    global_token: str = 'pooler'
+    pool: int = 3
+    frame_size: int = 384
+    image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
+    pad_color: list = field(default_factory=lambda: [0, 0, 0])
+    fps: float = 2.0
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    frame_token: str = '<v>'
+    interval_token: str = ','
+    response_threshold: float = 0.725
+    max_new_tokens: int = 100
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    use_lora: bool = True
+    # Token budget of the streaming KV cache (None: the LLM's max_position_embeddings).
+    context_budget: int = None
+    # Frames kept when the cache is rebuilt near the budget.
+    context_keep_frames: int = 60
+    # Recent dialogue turns kept (as text) when the cache is rebuilt.
+    context_keep_turns: int = 8
+    dtype: str = 'auto'
+    device: str = 'auto'
+    attn: str = 'sdpa'
+    # Relative paths of trained weights inside a model dir (see model.py).
+    adapter: str = None
+    connector_weights: str = None
+
+    @property
+    def tokens_per_frame(self):
+        """Frame tokens per frame: the global token plus the pooled k x k grid."""
+        return (0 if self.global_token == 'none' else 1) + self.pool * self.pool
+
+    def to_dict(self):
+        """Plain dict for JSON."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """Build from a dict, tolerating unknown keys from newer versions."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get('lora'), dict):
+            values['lora'] = LoraSettings(**values['lora'])
+        return cls(**values)
+
+    def replace(self, **changes):
+        """Copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def save(self, directory):
+        """Write live_config.json into a model directory."""
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, CONFIG_NAME)
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(self.to_dict(), f, indent=2)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        """Read live_config.json from a model directory (or the file itself)."""
+        if os.path.isdir(path):
+            path = os.path.join(path, CONFIG_NAME)
+        with open(path, encoding='utf-8') as f:
+            return cls.from_dict(json.load(f))
+
+
+def _videollm_online_8b_v1plus():
+    return LiveConfig(
+        llm='meta-llama/Meta-Llama-3-8B-Instruct',
+        vision='google/siglip-large-patch16-384',
+        vision_kind='siglip',
+        global_token='pooler',
+        pool=3,
+        frame_size=384,
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        pad_color=[0, 0, 0],
+        fps=2.0,
+        lora=LoraSettings(r=128, alpha=256, dropout=0.05, targets=LLAMA_LORA_TARGETS,
+                          modules_to_save=['connector']),
+        adapter='chenjoya/videollm-online-8b-v1plus',
+    )
+
+
+def _tiny():
+    # Backbone paths are filled in by the test helpers (test/tiny_models.py).
+    return LiveConfig(
+        vision_kind='auto', frame_size=32, fps=2.0, max_new_tokens=8,
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0, targets=LLAMA_LORA_TARGETS,
+                          modules_to_save=['connector']),
+        dtype='float32', device='cpu',
+    )
+
+
+def _default():
+    # The embedded backbones built by live_ros.backbones (SmolLM2-135M + DINOv2-small layout).
+    return LiveConfig(
+        llm='backbones:smollm2-135m-instruct',
+        vision='backbones:dinov2-small',
+        vision_kind='dinov2',
+        global_token='cls',
+        pool=3,
+        frame_size=224,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        pad_color=[0, 0, 0],
+        lora=LoraSettings(r=16, alpha=32, dropout=0.05, targets=LLAMA_LORA_TARGETS,
+                          modules_to_save=['connector']),
+        context_budget=4096,
+    )
+
+
+PRESETS = {
+    'videollm-online-8b-v1plus': _videollm_online_8b_v1plus,
+    'tiny': _tiny,
+    'default': _default,
+}
+
+
+def preset(name, **overrides):
+    """Return a fresh LiveConfig of a named preset, with fields overridden."""
+    if name not in PRESETS:
+        raise KeyError(f'unknown preset {name!r}; known: {sorted(PRESETS)}')
+    return PRESETS[name]().replace(**overrides)

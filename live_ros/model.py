@@ -1,0 +1,235 @@
+"""LiveModel: vision tower + frame tokens + connector + causal LM (VideoLLM-online).
+
+Layout that lets a released VideoLLM-online adapter load unchanged: the connector is the
+attribute ``connector`` of the transformers causal LM itself (``connector.0``/``connector.2``
+Linear layers), peft wraps that LM with LoRA on q/k/v/o/gate/up/down + lm_head and keeps the
+connector as a ``modules_to_save`` module, so the adapter's keys are
+``base_model.model.model.layers.*...lora_A.weight``, ``base_model.model.lm_head.lora_A.weight``
+and ``base_model.model.connector.0.weight``. The vision tower stays outside (frozen, not saved).
+
+``<v>`` is an extra special token (id = len(tokenizer) - 1) without resizing the embedding
+table: ids are clamped before the lookup and ``<v>`` positions are overwritten by frame
+embeddings.
+"""
+
+import os
+
+import torch
+from torch import nn
+
+from live_ros.config import CONFIG_NAME, LiveConfig, PRESETS, preset
+from live_ros.connector import build_connector
+from live_ros.preprocess import preprocess_frames
+from live_ros.template import StreamTemplate
+from live_ros.vision import FrameTokens, load_vision_tower
+
+ADAPTER_DIR = 'adapter'
+CONNECTOR_FILE = 'connector.safetensors'
+
+
+def resolve_source(source):
+    """Map a backbone source to ``(path_or_hub_id, gguf_file or None)``."""
+    if source.startswith('backbones:'):
+        from live_ros.backbones import resolve  # lazy: only for embedded backbones
+        source = str(resolve(source[len('backbones:'):]))
+    if source.endswith('.gguf') and os.path.isfile(source):
+        return os.path.dirname(os.path.abspath(source)), os.path.basename(source)
+    return source, None
+
+
+def resolve_device_dtype(device=None, dtype=None):
+    """CPU runs float32; CUDA runs bfloat16 (with SDPA attention)."""
+    if device in (None, 'auto'):
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = torch.device(device)
+    if dtype in (None, 'auto'):
+        dtype = torch.bfloat16 if device.type == 'cuda' else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    return device, dtype
+
+
+def load_tokenizer(source):
+    """Load the LLM's tokenizer (local dir, hub id or gguf file)."""
+    from transformers import AutoTokenizer
+    path, gguf = resolve_source(source)
+    kwargs = {'gguf_file': gguf} if gguf else {}
+    tok = AutoTokenizer.from_pretrained(path, **kwargs)
+    tok.padding_side = 'left'
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_llm(source, dtype, attn='sdpa'):
+    """Load the causal LM (local dir, hub id or gguf file)."""
+    from transformers import AutoModelForCausalLM
+    path, gguf = resolve_source(source)
+    kwargs = {'gguf_file': gguf} if gguf else {}
+    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn,
+                                                **kwargs)
+
+
+def lora_config(cfg):
+    """Build the peft LoraConfig of a LiveConfig (connector as a modules_to_save module)."""
+    from peft import LoraConfig
+    lora = cfg.lora
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.targets, modules_to_save=list(lora.modules_to_save),
+                      task_type='CAUSAL_LM', inference_mode=False)
+
+
+class LiveModel(nn.Module):
+    """The LIVE video LLM: frames -> frame tokens -> connector -> LLM, interleaved with text."""
+
+    def __init__(self, cfg, tokenizer, llm, vision, device, dtype):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.lm = llm  # a transformers causal LM, or a peft model wrapping it
+        self.vision = vision
+        self.device_ = device
+        self.dtype_ = dtype
+        self.template = StreamTemplate.from_tokenizer(
+            tokenizer, cfg.frame_token, cfg.interval_token, vision.tokens_per_frame,
+            cfg.system_prompt)
+        self.frame_token_id = self.template.frame_token_id
+        self.interval_token_id = self.template.interval_token_id
+        self.eos_token_id = self.template.eos_token_id
+        self.tokens_per_frame = vision.tokens_per_frame
+        self.vocab_size = self.base_lm.get_input_embeddings().weight.shape[0]
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, cfg, device=None, dtype=None, adapter=None, is_trainable=False):
+        """Build from backbones named in ``cfg``.
+
+        ``adapter`` (or ``cfg.adapter``): a peft adapter dir (e.g. videollm-online-8b-v1plus)
+        holding LoRA + connector; without one a fresh connector is made and, with
+        ``cfg.use_lora``, fresh LoRA layers (identity at start) ready for training.
+        """
+        device, dtype = resolve_device_dtype(device or cfg.device, dtype or cfg.dtype)
+        tokenizer = load_tokenizer(cfg.llm)
+        llm = load_llm(cfg.llm, dtype, cfg.attn)
+        vision_path, _ = resolve_source(cfg.vision)
+        tower = load_vision_tower(vision_path, dtype=dtype)
+        vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token)
+        llm.connector = build_connector(vision.hidden_size, llm.config.hidden_size).to(dtype)
+        adapter = adapter if adapter is not None else cfg.adapter
+        if adapter:
+            from peft import PeftModel
+            llm = PeftModel.from_pretrained(llm, adapter, is_trainable=is_trainable)
+        elif cfg.use_lora:
+            from peft import get_peft_model
+            llm = get_peft_model(llm, lora_config(cfg))
+        if not is_trainable:
+            llm.eval().requires_grad_(False)
+        model = cls(cfg, tokenizer, llm, vision, device, dtype)
+        return model.to(device)
+
+    @property
+    def base_lm(self):
+        """The transformers causal LM (under peft when LoRA is on); it owns ``connector``."""
+        lm = self.lm
+        if hasattr(lm, 'get_base_model'):
+            lm = lm.get_base_model()
+        return lm
+
+    @property
+    def connector(self):
+        """Return the MLP connector; peft routes it to its trained modules_to_save copy."""
+        return self.base_lm.connector
+
+    @property
+    def device(self):
+        """Device of the LLM."""
+        return self.device_
+
+    @property
+    def dtype(self):
+        """Compute dtype of the LLM."""
+        return self.dtype_
+
+    @property
+    def max_context(self):
+        """The LLM's trained window (max_position_embeddings)."""
+        return int(getattr(self.base_lm.config, 'max_position_embeddings', 2048))
+
+    # -- frames --------------------------------------------------------------------------------
+    def preprocess(self, images):
+        """RGB uint8 HxWx3 frames -> normalised pixels [B, 3, S, S] for this backbone."""
+        c = self.cfg
+        return preprocess_frames(images, c.frame_size, c.image_mean, c.image_std, c.pad_color)
+
+    @torch.no_grad()
+    def encode_frames(self, pixel_values):
+        """Pixels [B, 3, H, W] -> frame embeddings [B, T, D] (vision + connector)."""
+        feats = self.vision(pixel_values.to(self.device))
+        return self.connector(feats.to(self.dtype))
+
+    def encode_images(self, images):
+        """RGB uint8 frames -> frame embeddings [B, T, D]."""
+        return self.encode_frames(self.preprocess(images))
+
+    # -- LLM -------------------------------------------------------------------------------------
+    def embed(self, input_ids, frame_embeds=None):
+        """Input embeddings with ``<v>`` positions replaced by frame embeddings (in order)."""
+        table = self.base_lm.get_input_embeddings()
+        embeds = table(input_ids.clamp(max=self.vocab_size - 1))
+        if frame_embeds is not None:
+            mask = input_ids == self.frame_token_id
+            frame_embeds = frame_embeds.reshape(-1, embeds.shape[-1]).to(embeds.dtype)
+            if int(mask.sum()) != frame_embeds.shape[0]:
+                raise ValueError(f'{int(mask.sum())} frame tokens but '
+                                 f'{frame_embeds.shape[0]} frame embeddings')
+            embeds = embeds.masked_scatter(mask[..., None], frame_embeds)
+        return embeds
+
+    def forward(self, input_ids, frame_embeds=None, pixel_values=None, **kwargs):
+        """Run the LLM on interleaved ids; frames given as embeddings or pixels."""
+        if frame_embeds is None and pixel_values is not None:
+            frame_embeds = self.encode_frames(pixel_values)
+        inputs_embeds = self.embed(input_ids, frame_embeds)
+        return self.lm(inputs_embeds=inputs_embeds, **kwargs)
+
+    # -- save / load -----------------------------------------------------------------------------
+    def save_pretrained(self, directory):
+        """Save what was trained: live_config.json + peft adapter dir (LoRA + connector).
+
+        Without LoRA the connector goes to connector.safetensors.
+        """
+        from safetensors.torch import save_file
+        os.makedirs(directory, exist_ok=True)
+        cfg = self.cfg.replace(adapter=None, connector_weights=None)
+        if hasattr(self.lm, 'peft_config'):
+            # The base lm_head is frozen (only its LoRA trains): don't copy it into the adapter.
+            self.lm.save_pretrained(os.path.join(directory, ADAPTER_DIR),
+                                    save_embedding_layers=False)
+            cfg = cfg.replace(adapter=ADAPTER_DIR)
+        else:
+            state = {k: v.detach().cpu().contiguous()
+                     for k, v in self.connector.state_dict().items()}
+            save_file(state, os.path.join(directory, CONNECTOR_FILE))
+            cfg = cfg.replace(connector_weights=CONNECTOR_FILE)
+        cfg.save(directory)
+        return directory
+
+
+def load_live_model(path, device=None, dtype=None, is_trainable=False, **overrides):
+    """Load a model dir (live_config.json + adapter/ or connector.safetensors) or a preset."""
+    if not os.path.isdir(path) and path in PRESETS:
+        cfg = preset(path, **overrides)
+        return LiveModel.from_config(cfg, device, dtype, is_trainable=is_trainable)
+    if not os.path.isfile(os.path.join(path, CONFIG_NAME)):
+        raise FileNotFoundError(f'{path} has no {CONFIG_NAME} and is not a preset')
+    cfg = LiveConfig.load(path).replace(**overrides)
+    if cfg.adapter and os.path.isdir(os.path.join(path, cfg.adapter)):
+        cfg = cfg.replace(adapter=os.path.join(path, cfg.adapter))
+    if cfg.connector_weights:
+        cfg = cfg.replace(use_lora=False, adapter=None)
+    model = LiveModel.from_config(cfg, device, dtype, is_trainable=is_trainable)
+    if cfg.connector_weights:
+        from safetensors.torch import load_file
+        state = load_file(os.path.join(path, cfg.connector_weights))
+        model.connector.load_state_dict(state)
+    return model

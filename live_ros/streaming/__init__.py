@@ -1,0 +1,1 @@
+"""Streaming inference: session (continuous KV cache), context policy, threaded pipeline."""

@@ -1,0 +1,82 @@
+"""Bounded context for always-on streaming.
+
+The reference VideoLLM-online keeps appending to its KV cache; past the LLM's trained window
+(~8K tokens for Llama-3) it degrades and eventually talks every frame. Policy here:
+
+* bound = min(LLM max_position_embeddings, configured token budget);
+* before anything is fed, the session checks that the cache plus what it is about to feed
+  (a frame, or a query plus ``max_new_tokens``) fits the bound; if not it **rebuilds** the
+  cache from scratch: system prompt + up to ``keep_turns`` older dialogue turns as text + the
+  most recent ``keep_frames`` frames with the turns that happened among them, in order, in the
+  normal template (so the model stays inside the layout and window it was trained on);
+* the rebuilt prompt is kept under half the bound (older turns, then oldest frames, are
+  dropped until it fits), so a rebuild happens at most every ~bound / 2 tokens: one prefill of
+  <= bound / 2 tokens, i.e. a flat amortised per-frame cost.
+
+Positions restart at 0 after a rebuild (the cache is new), so RoPE never leaves the window.
+"""
+
+from collections import deque
+
+
+class ContextHistory:
+    """What a rebuild can replay: recent frames (embeddings) and dialogue turns (text)."""
+
+    def __init__(self, keep_frames=60, keep_turns=8):
+        self.keep_frames = max(1, int(keep_frames))
+        self.window = deque()  # ('frame', embeds) / ('user', text) / ('assistant', text)
+        self.older_turns = deque(maxlen=max(0, int(keep_turns)))
+        self._frames_in_window = 0
+
+    def clear(self):
+        """Forget everything (session reset)."""
+        self.window.clear()
+        self.older_turns.clear()
+        self._frames_in_window = 0
+
+    def add_frame(self, embeds):
+        """Record a fed frame's embeddings [T, D]."""
+        self.window.append(('frame', embeds))
+        self._frames_in_window += 1
+        while self._frames_in_window > self.keep_frames:
+            self._pop_oldest()
+
+    def add_turn(self, role, text):
+        """Record a user or assistant turn as text."""
+        self.window.append((role, text))
+
+    def _pop_oldest(self):
+        kind, value = self.window.popleft()
+        if kind == 'frame':
+            self._frames_in_window -= 1
+        else:
+            self.older_turns.append((kind, value))
+
+    def events(self):
+        """Chronological events to replay: older turns first, then the recent window."""
+        return list(self.older_turns) + list(self.window)
+
+    def shrink(self):
+        """Drop the oldest replayable item; False when nothing is left to drop."""
+        if self.older_turns:
+            self.older_turns.popleft()
+            return True
+        if self.window:
+            self._pop_oldest()
+            if self.older_turns:
+                self.older_turns.popleft()
+            return True
+        return False
+
+
+class ContextPolicy:
+    """Decides when to rebuild and how large the rebuilt prompt may be."""
+
+    def __init__(self, bound):
+        self.bound = int(bound)
+        self.rebuild_target = self.bound // 2
+        self.rebuilds = 0
+
+    def fits(self, cache_tokens, need):
+        """Tell whether ``need`` more tokens still fit in the bound."""
+        return cache_tokens + need <= self.bound

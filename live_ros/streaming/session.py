@@ -1,0 +1,281 @@
+"""StreamingSession: the LIVE inference engine over one continuous KV cache.
+
+Frames, queries and answers all go into one DynamicCache; the past is never re-encoded
+(except by the documented context rebuild, see context.py). After each frame the softmax at
+its last frame token decides: if P(interval) < response threshold it is zeroed, and a
+non-interval argmax means the assistant speaks (streaming EOS otherwise). A query asked at
+time t is inserted after the last frame at or before t and answered at once.
+"""
+
+import inspect
+import itertools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from live_ros.streaming.context import ContextHistory, ContextPolicy
+
+
+@dataclass
+class Response:
+    """One assistant turn; ``query_id`` 0 means the assistant spoke on its own."""
+
+    text: str
+    stream_time: float
+    frame_index: int
+    query_id: int = 0
+    latency_s: float = 0.0
+    final: bool = True
+    token_ids: list = field(default_factory=list)
+    query: str = None
+    interval_prob: float = None
+
+
+class StreamingSession:
+    """Push frames and questions in stream time; get timed responses.
+
+    ``push_frame(frame, t)`` takes frame embeddings [T, D] (from ``model.encode_frames``) or an
+    RGB uint8 HxWx3 image and returns the responses it produced (including those of queries
+    that became due). ``ask(text, t)`` returns a query id; the answer comes from the call that
+    reaches time t (or at once when t is not after the last frame). ``on_token(query_id,
+    partial_text, stream_time)`` streams text as it is decoded; ``on_response(Response)`` gets
+    every finished response.
+    """
+
+    def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
+                 sampling=None, on_token=None, on_response=None, system_prompt=None,
+                 keep_frames=None, keep_turns=None, seed=0):
+        cfg = model.cfg
+        self.model = model
+        self.template = model.template
+        self.response_threshold = float(cfg.response_threshold if response_threshold is None
+                                        else response_threshold)
+        self.max_new_tokens = int(max_new_tokens or cfg.max_new_tokens)
+        self.system_prompt = cfg.system_prompt if system_prompt is None else system_prompt
+        budget = context_budget or cfg.context_budget
+        self.context_bound = min(model.max_context, budget) if budget else model.max_context
+        self.sampling = dict(sampling) if sampling else None
+        self.on_token = on_token
+        self.on_response = on_response
+        self._keep_frames = keep_frames or cfg.context_keep_frames
+        self._keep_turns = cfg.context_keep_turns if keep_turns is None else keep_turns
+        self._query_ids = itertools.count(1)
+        self._generator = torch.Generator().manual_seed(seed)
+        self._warpers = _build_warpers(self.sampling)
+        self.policy = ContextPolicy(self.context_bound)
+        self._cache_arg = cache_argument(model.base_lm)
+        self.reset()
+
+    # -- state -----------------------------------------------------------------------------
+    def reset(self):
+        """Start a new stream: empty cache, system prompt pending, no queued queries."""
+        self.cache = None
+        self.enc = self.template.encoder()
+        self.enc.system(self.system_prompt)
+        self.history = ContextHistory(self._keep_frames, self._keep_turns)
+        self.queries = []  # (t, query_id, text), sorted by t
+        self.frame_index = -1
+        self.last_frame_time = None
+        self.last_logits = None
+        self.fed_ids = []  # ids in the cache (since the last rebuild)
+        self.fed_frames = []  # frame embeddings in the cache (since the last rebuild)
+        self.responses = []
+        self._outbox = []
+        self.max_cache_tokens = 0
+
+    @property
+    def cache_tokens(self):
+        """Tokens held by the KV cache."""
+        return 0 if self.cache is None else int(self.cache.get_seq_length())
+
+    @property
+    def rebuilds(self):
+        """Number of context rebuilds so far."""
+        return self.policy.rebuilds
+
+    # -- public API ------------------------------------------------------------------------
+    @torch.no_grad()
+    def push_frame(self, frame, t):
+        """Feed one frame at stream time ``t``; return the responses produced."""
+        start = time.perf_counter()
+        embeds = self._as_embeds(frame)
+        t = float(t)
+        self._answer_due(lambda qt: qt < t)
+        self._ensure_room(self.model.tokens_per_frame + 1)
+        self.enc.frame()
+        logits = self._feed(self.enc.take(), embeds)
+        self.frame_index += 1
+        self.last_frame_time = t
+        self.history.add_frame(embeds)
+        if not self._answer_due(lambda qt: qt <= t):
+            speak, p_interval = self._decide(logits)
+            if speak:
+                self._respond(t, start, query_id=0, interval_prob=p_interval)
+        return self.take_responses()
+
+    @torch.no_grad()
+    def ask(self, text, t=None):
+        """Queue a question at stream time ``t`` (default: now); return its query id."""
+        query_id = next(self._query_ids)
+        if t is None:
+            t = self.last_frame_time if self.last_frame_time is not None else 0.0
+        self.queries.append((float(t), query_id, text))
+        self.queries.sort(key=lambda q: q[0])
+        if self.last_frame_time is not None and t <= self.last_frame_time:
+            self._answer_due(lambda qt: qt <= self.last_frame_time)
+        return query_id
+
+    @torch.no_grad()
+    def flush_queries(self):
+        """Answer every queued query now (end of stream); return the responses."""
+        self._answer_due(lambda qt: True)
+        return self.take_responses()
+
+    def take_responses(self):
+        """Responses produced since the last call (push_frame returns them too)."""
+        out, self._outbox = self._outbox, []
+        return out
+
+    # -- internals -------------------------------------------------------------------------
+    def _as_embeds(self, frame):
+        if isinstance(frame, np.ndarray) or (isinstance(frame, torch.Tensor)
+                                             and frame.dtype == torch.uint8):
+            return self.model.encode_images([frame])[0]
+        embeds = frame.to(self.model.device, self.model.dtype)
+        if embeds.dim() == 3:
+            embeds = embeds[0]
+        return embeds
+
+    def _feed(self, ids, frame_embeds=None):
+        if not ids:
+            return self.last_logits
+        input_ids = torch.tensor([ids], device=self.model.device)
+        embeds = self.model.embed(input_ids, frame_embeds)
+        if self.cache is None:
+            self.cache = DynamicCache(config=self.model.base_lm.config)
+        kwargs = {self._cache_arg: self.cache}
+        out = self.model.lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=1, **kwargs)
+        self.fed_ids.extend(ids)
+        if frame_embeds is not None:
+            self.fed_frames.append(frame_embeds.reshape(-1, frame_embeds.shape[-1]))
+        self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
+        self.last_logits = out.logits[0, -1].float()
+        return self.last_logits
+
+    def _decide(self, logits):
+        probs = logits.softmax(-1)
+        interval = self.model.interval_token_id
+        p_interval = float(probs[interval])
+        if p_interval < self.response_threshold:
+            probs[interval] = 0.0
+        return int(probs.argmax()) != interval, p_interval
+
+    def _answer_due(self, is_due):
+        answered = False
+        while self.queries and is_due(self.queries[0][0]):
+            qt, query_id, text = self.queries.pop(0)
+            t = qt if self.last_frame_time is None else max(qt, self.last_frame_time)
+            self._respond(t, time.perf_counter(), query_id=query_id, query=text)
+            answered = True
+        return answered
+
+    def _pending_tokens(self):
+        # Upper bound of what is emitted but not fed yet (eos, text such as ']').
+        return len(self.enc.ids) - self.enc.fed + len(self.enc._pending.encode('utf-8'))
+
+    def _ensure_room(self, need):
+        if not self.policy.fits(self.cache_tokens + self._pending_tokens(), need):
+            self._rebuild()
+
+    def _respond(self, t, start, query_id=0, query=None, interval_prob=None):
+        query_tokens = len(self.template.tokenize(query)) if query else 0
+        self._ensure_room(query_tokens + 16 + self.max_new_tokens)
+        if query is not None:
+            self.enc.user(query)
+            self.history.add_turn('user', query)
+        self.enc.assistant_prefix()
+        logits = self._feed(self.enc.take())
+        generated = []
+        while True:
+            token = self._pick(logits, generated)
+            generated.append(token)
+            if self.on_token is not None:
+                self.on_token(query_id, self._decode(generated), t)
+            if (token == self.model.eos_token_id or len(generated) >= self.max_new_tokens
+                    or not self.policy.fits(self.cache_tokens, 1 + 2)):
+                break
+            logits = self._feed([token])
+        self.enc.assistant_generated(generated)
+        text = self._decode(generated)
+        self.history.add_turn('assistant', text)
+        response = Response(text=text, stream_time=t, frame_index=self.frame_index,
+                            query_id=query_id, latency_s=time.perf_counter() - start,
+                            token_ids=generated, query=query, interval_prob=interval_prob)
+        self.responses.append(response)
+        self._outbox.append(response)
+        if self.on_response is not None:
+            self.on_response(response)
+        return response
+
+    def _pick(self, logits, generated):
+        scores = logits.clone()
+        if self.model.frame_token_id < scores.shape[-1]:
+            scores[self.model.frame_token_id] = -float('inf')
+        if self._warpers is None:
+            return int(scores.argmax())
+        ids = torch.tensor([generated], dtype=torch.long)
+        scores = self._warpers(ids, scores[None].cpu())[0]
+        probs = scores.softmax(-1)
+        return int(torch.multinomial(probs, 1, generator=self._generator))
+
+    def _decode(self, ids):
+        return self.model.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def _rebuild(self):
+        """Rebuild the cache from system prompt + recent turns + recent frames (context.py)."""
+        while True:
+            enc = self.template.encoder()
+            enc.system(self.system_prompt)
+            frames = []
+            for kind, value in self.history.events():
+                if kind == 'frame':
+                    enc.frame()
+                    frames.append(value)
+                elif kind == 'user':
+                    enc.user(value)
+                else:
+                    enc.assistant_prefix()
+                    enc.assistant_text(value)
+            if len(enc.ids) <= self.policy.rebuild_target or not self.history.shrink():
+                break
+        self.cache = None
+        self.fed_ids, self.fed_frames = [], []
+        self.enc = enc
+        self.policy.rebuilds += 1
+        embeds = torch.cat(frames) if frames else None
+        self._feed(enc.take(), embeds)
+
+
+def cache_argument(lm):
+    """Name of the KV-cache argument: 'cache' (transformers >= 5.2x) or 'past_key_values'."""
+    params = inspect.signature(lm.forward).parameters
+    return 'cache' if 'cache' in params else 'past_key_values'
+
+
+def _build_warpers(sampling):
+    """Build transformers logits warpers for sampling (None means greedy)."""
+    if not sampling:
+        return None
+    from transformers import (LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper,
+                              TopPLogitsWarper)
+    warpers = LogitsProcessorList()
+    if sampling.get('temperature', 1.0) != 1.0:
+        warpers.append(TemperatureLogitsWarper(float(sampling['temperature'])))
+    if sampling.get('top_k'):
+        warpers.append(TopKLogitsWarper(int(sampling['top_k'])))
+    if sampling.get('top_p', 1.0) < 1.0:
+        warpers.append(TopPLogitsWarper(float(sampling['top_p'])))
+    return warpers

@@ -1,0 +1,99 @@
+"""LiveModel on tiny random backbones: frame tokens, <v> trick, preprocessing, save/load."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from live_ros.model import load_live_model
+from live_ros.preprocess import letterbox, preprocess_frames
+from tiny_models import build_tiny_live_model, TINY_IMAGE
+
+
+def test_letterbox_scales_longest_side_and_pads_centred():
+    image = np.full((16, 64, 3), 200, dtype=np.uint8)
+    out = letterbox(image, 32, pad_color=(0, 0, 0))
+    assert out.shape == (32, 32, 3)
+    assert (out[12:20] == 200).all()  # 16x64 -> 8x32, centred rows 12..19
+    assert (out[:12] == 0).all() and (out[20:] == 0).all()
+    pixels = preprocess_frames([image], 32, [0.5] * 3, [0.5] * 3)
+    assert pixels.shape == (1, 3, 32, 32)
+    assert torch.allclose(pixels[0, :, 0], torch.tensor(-1.0))  # black pad, mean = std = 0.5
+    assert torch.allclose(pixels[0, :, 16], torch.tensor(200 / 255 * 2 - 1))
+
+
+def test_frame_tokens_are_pooler_plus_pooled_grid(tmp_path):
+    model, cfg = build_tiny_live_model(tmp_path)
+    assert model.tokens_per_frame == 10
+    pixels = torch.randn(2, 3, TINY_IMAGE, TINY_IMAGE)
+    out = model.vision.tower(pixel_values=pixels)
+    grid = out.last_hidden_state.reshape(2, 4, 4, -1).permute(0, 3, 1, 2)
+    pooled = F.adaptive_avg_pool2d(grid, 3).flatten(2).transpose(1, 2)
+    expected = torch.cat([out.pooler_output[:, None], pooled], dim=1)
+    torch.testing.assert_close(model.vision(pixels), expected)
+    embeds = model.encode_frames(pixels)
+    assert embeds.shape == (2, 10, model.base_lm.config.hidden_size)
+    torch.testing.assert_close(embeds, model.connector(expected))
+
+
+def test_frame_placeholder_is_clamped_and_overwritten(tmp_path):
+    model, _ = build_tiny_live_model(tmp_path)
+    v = model.frame_token_id
+    assert v == len(model.tokenizer) - 1 == model.vocab_size  # table not resized
+    ids = torch.tensor([[5, v, v, 7]])
+    frames = torch.randn(2, model.base_lm.config.hidden_size)
+    embeds = model.embed(ids, frames)
+    table = model.base_lm.get_input_embeddings().weight
+    torch.testing.assert_close(embeds[0, 1:3], frames)
+    torch.testing.assert_close(embeds[0, 0], table[5])
+    torch.testing.assert_close(embeds[0, 3], table[7])
+
+
+def test_forward_with_pixels_equals_forward_with_frame_embeds(tmp_path):
+    model, _ = build_tiny_live_model(tmp_path)
+    enc = model.template.encoder()
+    enc.system('hi')
+    enc.frame()
+    enc.frame()
+    ids = torch.tensor([enc.take()])
+    pixels = torch.randn(2, 3, TINY_IMAGE, TINY_IMAGE)
+    with torch.no_grad():
+        a = model(ids, pixel_values=pixels).logits
+        b = model(ids, frame_embeds=model.encode_frames(pixels)).logits
+    torch.testing.assert_close(a, b)
+
+
+def _perturb(model):
+    with torch.no_grad():
+        for name, p in model.lm.named_parameters():
+            if 'lora_B' in name or 'modules_to_save' in name:
+                p.add_(torch.randn_like(p) * 0.05)
+
+
+def test_lora_model_save_and_load_round_trip(tmp_path):
+    model, cfg = build_tiny_live_model(tmp_path)
+    _perturb(model)
+    out_dir = tmp_path / 'trained'
+    model.save_pretrained(out_dir)
+    assert (out_dir / 'live_config.json').is_file()
+    assert (out_dir / 'adapter' / 'adapter_model.safetensors').is_file()
+    loaded = load_live_model(str(out_dir))
+    ids = torch.tensor([[3, 4, model.frame_token_id] + [model.frame_token_id] * 9 + [9]])
+    pixels = torch.randn(1, 3, TINY_IMAGE, TINY_IMAGE)
+    with torch.no_grad():
+        a = model(ids, pixel_values=pixels).logits
+        b = loaded(ids, pixel_values=pixels).logits
+        fresh, _ = build_tiny_live_model(tmp_path)
+        c = fresh(ids, pixel_values=pixels).logits
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)  # the trained weights really came back
+
+
+def test_connector_only_model_saves_connector_safetensors(tmp_path):
+    model, cfg = build_tiny_live_model(tmp_path, use_lora=False)
+    with torch.no_grad():
+        model.connector[0].weight.add_(1.0)
+    model.save_pretrained(tmp_path / 'c')
+    assert (tmp_path / 'c' / 'connector.safetensors').is_file()
+    loaded = load_live_model(str(tmp_path / 'c'))
+    torch.testing.assert_close(loaded.connector[0].weight, model.connector[0].weight)
+    assert not hasattr(loaded.lm, 'peft_config')
