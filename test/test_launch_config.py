@@ -1,0 +1,156 @@
+"""launch/live.launch.py, config/live.yaml and the node's parameters agree with each other.
+
+launch_ros cannot be installed here, so the launch file is read as Python source (AST): its
+launch arguments, the Node actions, their parameters, remappings and ROS arguments. The node's
+parameters come from live_ros.ros.parameters, the table live_node declares (test_node_params
+checks a running node against the same table).
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from live_ros.ros.parameters import PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / 'launch' / 'live.launch.py'
+CONFIG_FILE = ROOT / 'config' / 'live.yaml'
+REQUIRED_ARGUMENTS = {'namespace', 'params_file', 'image_topic', 'model', 'device', 'log_level',
+                      'video_source'}
+
+
+def _literal(node):
+    """Turn an AST node into a comparable value; launch substitutions become tagged tuples."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(item) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Name):
+        return ('name', node.id)
+    if isinstance(node, ast.Call):
+        name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+        return (name, [_literal(arg) for arg in node.args],
+                {kw.arg: _literal(kw.value) for kw in node.keywords})
+    return ('expr', ast.unparse(node))
+
+
+class LaunchFile:
+    """What the launch file declares, read from its source."""
+
+    def __init__(self, path):
+        self.tree = ast.parse(path.read_text(), filename=str(path))
+        self.variables = {}
+        self.arguments = {}
+        self.nodes = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                self.variables[node.targets[0].id] = _literal(node.value)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                _, args, kwargs = _literal(node)
+                if node.func.id == 'DeclareLaunchArgument':
+                    self.arguments[args[0]] = kwargs
+                elif node.func.id == 'Node':
+                    self.nodes[kwargs['executable']] = kwargs
+
+    def resolve(self, value):
+        """Follow a variable name to the expression assigned to it."""
+        while isinstance(value, tuple) and value[0] == 'name' and value[1] in self.variables:
+            value = self.variables[value[1]]
+        return value
+
+    def configuration(self, value):
+        """Return the launch argument name behind a LaunchConfiguration, else None."""
+        value = self.resolve(value)
+        if isinstance(value, tuple) and value[0] == 'ParameterValue':
+            value = self.resolve(value[1][0])
+        if isinstance(value, tuple) and value[0] == 'LaunchConfiguration':
+            return value[1][0]
+        return None
+
+
+@pytest.fixture(scope='module')
+def launch():
+    return LaunchFile(LAUNCH_FILE)
+
+
+@pytest.fixture(scope='module')
+def config():
+    data = yaml.safe_load(CONFIG_FILE.read_text())
+    assert list(data) == ['/**'], 'config must apply to any node name: /**: ros__parameters:'
+    return data['/**']['ros__parameters']
+
+
+def test_config_lists_every_parameter_with_its_default(config):
+    assert set(config) == {param.name for param in PARAMETERS}
+    for param in PARAMETERS:
+        value = config[param.name]
+        # Same ROS type: a YAML 2 would be an integer parameter and be refused for fps.
+        assert type(value) is type(param.default), param.name
+        assert value == param.default, param.name
+        assert param.check(value) is None, param.name
+
+
+def test_launch_declares_the_documented_arguments(launch):
+    assert REQUIRED_ARGUMENTS <= set(launch.arguments)
+    for name, kwargs in launch.arguments.items():
+        assert kwargs.get('description'), f'launch argument {name} has no description'
+
+
+def test_launch_node_parameters_match_the_node(launch, config):
+    node = launch.nodes['live_node']
+    assert (node['package'], node['name']) == ('live_ros', 'live_node')
+    params = node['parameters']
+    assert launch.configuration(params[0]) == 'params_file'
+    overrides = params[1]
+    declared = {param.name: param for param in PARAMETERS}
+    for key, value in overrides.items():
+        assert key in declared, f'launch sets {key}, which the node does not declare'
+        argument = launch.configuration(value)
+        assert argument in launch.arguments, key
+        default = launch.arguments[argument]['default_value']
+        assert default == declared[key].default == config[key], key
+    assert {'model', 'device'} <= set(overrides)
+
+
+def test_params_file_default_is_the_installed_config(launch):
+    default = launch.arguments['params_file']['default_value']
+    assert default[0] == 'PathJoinSubstitution'
+    find_share, *rest = default[1][0]
+    assert find_share[0] == 'FindPackageShare' and find_share[1] == ['live_ros']
+    assert rest == ['config', 'live.yaml']
+    assert (ROOT / Path(*rest)).is_file()
+
+
+def test_image_topic_remap_namespace_and_log_level(launch):
+    for executable in ('live_node', 'video_publisher'):
+        node = launch.nodes[executable]
+        assert launch.configuration(node['namespace']) == 'namespace'
+        (source, target), = node['remappings']
+        assert source == 'image' and launch.configuration(target) == 'image_topic'
+        flag, level = node['ros_arguments']
+        assert flag == '--log-level' and launch.configuration(level) == 'log_level'
+    assert launch.arguments['image_topic']['default_value'] == 'image'
+    assert launch.arguments['log_level']['default_value'] == 'info'
+
+
+def test_video_publisher_only_with_a_source(launch):
+    node = launch.nodes['video_publisher']
+    condition = node['condition']
+    assert condition[0] == 'IfCondition'
+    expression = launch.resolve(condition[1][0])
+    assert expression[0] == 'PythonExpression'
+    assert 'video_source' in [launch.configuration(part) for part in expression[1][0]]
+    assert launch.arguments['video_source']['default_value'] == ''
+    publisher_source = (ROOT / 'live_ros' / 'ros' / 'video_publisher.py').read_text()
+    declared = {
+        call.args[0].value for call in ast.walk(ast.parse(publisher_source))
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+        and call.func.attr == 'declare_parameter'}
+    params, = node['parameters']
+    assert set(params) <= declared
+    assert launch.configuration(params['source']) == 'video_source'
