@@ -1,0 +1,50 @@
+"""live-bench on a tiny random model: all three methods run and the JSON and plot are written.
+
+No timing is asserted (the machine is shared); only that every number the README table needs
+is produced.
+"""
+
+import json
+
+import pytest
+
+from live_ros import bench
+
+tiny_models = pytest.importorskip('tiny_models')
+
+
+@pytest.fixture(scope='module')
+def tiny_dir(tmp_path_factory):
+    """A tiny LiveModel saved as a model directory, as live-bench --model takes it."""
+    root = tmp_path_factory.mktemp('bench')
+    model, _ = tiny_models.build_tiny_live_model(root)
+    return model.save_pretrained(str(root / 'model'))
+
+
+def test_bench_writes_json_and_plot(tiny_dir, tmp_path):
+    """A short run writes every field of the table and a PNG."""
+    out = tmp_path / 'out'
+    rc = bench.main(['--model', tiny_dir, '--seconds', '4', '--question-time', '1',
+                     '--growth-minutes', '0.05,0.5', '--probe-frames', '2',
+                     '--max-new-tokens', '4', '--threads', '1', '--out', str(out)])
+    assert rc == 0
+    result = json.loads((out / 'bench.json').read_text())
+    assert (out / 'bench.png').stat().st_size > 1000
+    assert result['frames'] == 9 and result['encoder']['fps'] > 0
+    assert set(result['methods']) == set(bench.METHODS)
+    for name, run in result['methods'].items():
+        for key in ('end_to_end_fps', 'llm_fps', 'frame_latency_p50_s', 'frame_latency_p99_s',
+                    'query_ttft_s', 'peak_memory_bytes', 'cache_tokens_max'):
+            assert run[key] is not None and run[key] > 0, (name, key)
+        assert run['query']['text'] is not None
+        points = run['growth']['points']
+        assert [p['stream_minutes'] for p in points] == [0.05, 0.5]
+        assert all(p['cache_tokens'] > 0 and p['fps'] > 0 for p in points)
+
+
+def test_cache_at_follows_the_bound():
+    """The bounded-context arithmetic: grow to the bound, then cycle above the rebuild size."""
+    assert bench.cache_at(10, 11, 40, 1000, 500) == (150, 0)
+    tokens, rebuilds = bench.cache_at(1000, 11, 40, 1000, 500)
+    assert 500 <= tokens <= 1000 and rebuilds > 0
+    assert bench.percentile([1, 2, 3, 4], 50) == 2 and bench.percentile([], 50) is None
