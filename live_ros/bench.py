@@ -1,4 +1,4 @@
-"""live-bench: LIVE against per-frame and interleaved dialogue, same frames, model and machine.
+r"""live-bench: LIVE against per-frame and interleaved dialogue, same frames, model and machine.
 
 The paper's efficiency claim (VideoLLM-online, 7B-v1 on an A100, 5-minute clip: LIVE 13.5 FPS,
 per-frame dialogue 7.5 FPS, interleaved dialogue 1.5 FPS) comes from what each format makes
@@ -6,7 +6,7 @@ the language model do per frame:
 
 - **live**: the frame's tokens go into one continuous KV cache and a single softmax at its
   last frame token decides (streaming EOS); the model only decodes when it decides to speak.
-- **per_frame**: every frame is closed by an assistant turn (``]\\nAssistant: ...<eos>``): on
+- **per_frame**: every frame is closed by an assistant turn (``]\nAssistant: ...<eos>``): on
   a frame where nothing happens the reply is a short silence text, otherwise the response. We
   reuse the model's own decision to choose between the two, so the per-frame run says exactly
   what LIVE says; the extra cost is the turn on every silent frame, fed one token per forward
@@ -46,7 +46,7 @@ GROWTH_MINUTES = (1, 10, 60)
 
 
 def default_model_dir():
-    """The embedded default model shipped in the package (live_ros/models/default)."""
+    """Return the embedded default model shipped in the package (live_ros/models/default)."""
     return str(Path(__file__).resolve().parent / 'models' / 'default')
 
 
@@ -103,7 +103,7 @@ def _session_classes():
 
 
 def _feed_frame(session, frame, t):
-    """The frame part of ``StreamingSession.push_frame`` (queries due before it, then frame)."""
+    """Do the frame part of ``StreamingSession.push_frame`` (earlier queries, then the frame)."""
     embeds = session._as_embeds(frame)
     t = float(t)
     session._answer_due(lambda qt: qt < t)
@@ -176,7 +176,7 @@ class PeakMemory:
 
 
 def percentile(values, q):
-    """Nearest-rank percentile (no interpolation), for small samples."""
+    """Return the nearest-rank percentile (no interpolation), fine for small samples."""
     if not values:
         return None
     ordered = sorted(values)

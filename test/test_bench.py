@@ -15,7 +15,7 @@ tiny_models = pytest.importorskip('tiny_models')
 
 @pytest.fixture(scope='module')
 def tiny_dir(tmp_path_factory):
-    """A tiny LiveModel saved as a model directory, as live-bench --model takes it."""
+    """Save a tiny LiveModel as a model directory, as live-bench --model takes it."""
     root = tmp_path_factory.mktemp('bench')
     model, _ = tiny_models.build_tiny_live_model(root)
     return model.save_pretrained(str(root / 'model'))
