@@ -7,7 +7,8 @@ the language model do per frame:
 - **live**: the frame's tokens go into one continuous KV cache and a single softmax at its
   last frame token decides (streaming EOS); the model only decodes when it decides to speak.
 - **per_frame**: every frame is closed by an assistant turn (``]\nAssistant: ...<eos>``): on
-  a frame where nothing happens the reply is a short silence text, otherwise the response. We
+  a frame where nothing happens the reply is the silence text (by default empty, as in
+  live_ros.baselines: eos right after the prompt), otherwise the response. We
   reuse the model's own decision to choose between the two, so the per-frame run says exactly
   what LIVE says; the extra cost is the turn on every silent frame, fed one token per forward
   pass as decoding would.
@@ -40,7 +41,9 @@ from pathlib import Path
 METHODS = ('live', 'per_frame', 'interleaved')
 PAPER_FPS = {'live': 13.5, 'per_frame': 7.5, 'interleaved': 1.5}
 PAPER_MEMORY_GB = {'live': 18.2, 'per_frame': 24.9, 'interleaved': 34.4}
-DEFAULT_SILENCE = '...'
+# The per-frame format's reply on a frame with nothing to say; live_ros.baselines (the
+# learning side) defines it as an empty reply: eos right after 'Assistant:'.
+DEFAULT_SILENCE = ''
 DEFAULT_QUESTION = 'What do you see right now?'
 GROWTH_MINUTES = (1, 10, 60)
 
@@ -62,7 +65,7 @@ def _session_classes():
         def __init__(self, model, silence=DEFAULT_SILENCE, **kwargs):
             super().__init__(model, **kwargs)
             self.silence = silence
-            self.silence_ids = self.template.tokenize(' ' + silence)
+            self.silence_ids = self.template.tokenize(' ' + silence) if silence else []
 
         @torch.no_grad()
         def push_frame(self, frame, t):
@@ -176,7 +179,7 @@ class PeakMemory:
 
 
 def percentile(values, q):
-    """Return the nearest-rank percentile (no interpolation), fine for small samples."""
+    """Pick the nearest-rank value at ``q`` percent (no interpolation), for small samples."""
     if not values:
         return None
     ordered = sorted(values)
@@ -339,10 +342,14 @@ def _prime(session, method, embeds, target_tokens, reply_text):
         session.history.add_frame(e)
         if method == 'per_frame':
             enc.assistant_prefix()
-            enc.assistant_text(session.silence)
+            if session.silence:
+                enc.assistant_text(session.silence)
+            else:  # the empty reply: eos right after the prompt
+                enc.ids.append(session.model.eos_token_id)
+                enc._end_response()
         elif method == 'interleaved':
             enc.assistant_prefix()
-            enc.assistant_text(reply_text or DEFAULT_SILENCE)
+            enc.assistant_text(reply_text)
         i += 1
     start = time.perf_counter()
     session._feed(enc.take(), torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]))
