@@ -1,0 +1,198 @@
+"""Interleaved inputs with streaming-EOS labels (LIVE's training objective) and the collator.
+
+The token layout comes only from the model's template (live_ros.template): this module walks
+a dialogue's stream events through the template's DialogueEncoder, so training, evaluation and
+the streaming session see identical ids. Labels are pre-shifted as in the reference:
+``labels[p]`` is the target of the logits at position p. For the LIVE format:
+
+- the last frame token of a frame predicts the interval token when the stream goes on
+  silently (also after the last frame: the stream does not end);
+- at the frame where the assistant speaks it predicts the response start token (the first
+  token after the frame, ``]\\n`` on Llama-3) and every later token predicts the next one
+  through the response's eos;
+- the last frame token before a user turn has no label (the model cannot know the user is
+  about to speak); other frame tokens, the system prompt and user text have no label;
+- an answer to a user turn is learned from the token before ``Assistant`` through its eos.
+
+The loss weight is the stream weight w at frame decision positions and 1 elsewhere; the
+streaming loss is ``sum(CE * weight) / number of labels`` (see ``streaming_loss``).
+
+Each example also records, per assistant turn, the decision positions since the previous
+turn and the positions that predict the response text, which the metrics read.
+"""
+
+from dataclasses import dataclass, field
+from typing import List
+
+import torch
+
+from live_ros.data.format import stream_events
+
+IGNORE = -100
+FORMATS = ('live', 'per_frame', 'interleaved')
+
+
+@dataclass
+class TurnSpan:
+    """Positions of one assistant turn, for the metrics.
+
+    decisions: (position, frame index, should_speak) of the turn's frame decisions since the
+    previous assistant turn; ``spontaneous``: the assistant speaks after a frame (it chose the
+    time) rather than answering a user turn; ``text``: positions whose targets are the
+    response text tokens and its eos; ``frame``: frame the response follows; ``after``:
+    frames streamed after the response before the next turn (to measure late responses).
+    """
+
+    decisions: list
+    text: list
+    spontaneous: bool
+    frame: int
+    after: int = 0
+
+
+@dataclass
+class Example:
+    """One tokenized dialogue: ids, pre-shifted labels, loss weights and metric positions."""
+
+    input_ids: List[int]
+    labels: List[int]
+    weights: List[float]
+    num_frames: int
+    turns: List[TurnSpan] = field(default_factory=list)
+    decision_token: int = None  # the 'stay silent' target at decision positions
+    fmt: str = 'live'
+
+
+def stream_of(dialogue, max_frames=None):
+    """Stream events of a dialogue, cut before frame `max_frames` (training memory bound)."""
+    events = []
+    frames = 0
+    for kind, value in stream_events(dialogue):
+        if kind == 'frame':
+            if max_frames is not None and frames >= max_frames:
+                break
+            frames += 1
+        events.append((kind, value))
+    return events, frames
+
+
+def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=None,
+                  system_prompt=None):
+    """Tokenize a dialogue with the model's template and attach labels and weights."""
+    if fmt not in FORMATS:
+        raise ValueError(f'unknown format {fmt!r}; expected one of {FORMATS}')
+    if fmt == 'per_frame':
+        from live_ros.baselines import build_per_frame_example
+        return build_per_frame_example(template, dialogue, max_frames, system_prompt,
+                                       stream_weight)
+    events, n_frames = stream_of(dialogue, max_frames)
+    enc = template.encoder()
+    system = dialogue.system if dialogue.system is not None else system_prompt
+    enc.system(template.system_prompt if system is None else system)
+    frame_pos = []  # (position, frame index, next event kind)
+    replies = []  # (content start, span) per assistant turn, with the event index
+    for i, (kind, value) in enumerate(events):
+        if kind == 'frame':
+            enc.frame()
+            nxt = events[i + 1][0] if i + 1 < len(events) else 'end'
+            if nxt == 'turn':
+                nxt = events[i + 1][1].role
+            frame_pos.append((enc.frame_last[-1], value, nxt))
+        elif value.role == 'user':
+            enc.user(value.text)
+        else:
+            enc.assistant_prefix()
+            content = len(enc.ids)
+            enc.assistant_text(value.text)
+            replies.append((i, content, enc.response_spans[-1]))
+    enc.flush()
+    ids = list(enc.ids)
+    labels = [IGNORE] * len(ids)
+    weights = [1.0] * len(ids)
+    for p, _, nxt in frame_pos:
+        if nxt in ('frame', 'end'):
+            if fmt == 'live':
+                labels[p] = template.interval_token_id
+        elif nxt == 'assistant' and fmt == 'live':
+            labels[p] = ids[p + 1]
+            # tokens between the frame and the response span (a no-op for Llama-3's ']\n')
+            span_start = next(s for _, _, (s, _) in replies if s > p)
+            for q in range(p + 1, span_start - 1):
+                labels[q] = ids[q + 1]
+        weights[p] = stream_weight
+    for _, _, (start, stop) in replies:
+        for q in range(start - 1, stop - 1):
+            labels[q] = ids[q + 1]
+    turns = _live_turns(events, frame_pos, replies)
+    return Example(ids, labels, weights, n_frames, turns, template.interval_token_id, fmt)
+
+
+def _live_turns(events, frame_pos, replies):
+    """Group frame decisions by the assistant turn they lead to (LIVE / interleaved)."""
+    by_event = {}
+    j = 0
+    frame_events = [i for i, (k, _) in enumerate(events) if k == 'frame']
+    for i, p in zip(frame_events, frame_pos):
+        by_event[i] = p
+    turns = []
+    pending = []
+    for i, content, (start, stop) in replies:
+        while j < len(frame_events) and frame_events[j] < i:
+            p, k, nxt = by_event[frame_events[j]]
+            if nxt != 'user':
+                pending.append((p, k, nxt == 'assistant'))
+            j += 1
+        prev = events[i - 1][0] if i > 0 else None
+        spontaneous = prev == 'frame'
+        frame = sum(1 for x in frame_events if x < i) - 1
+        after = 0
+        for x in range(i + 1, len(events)):
+            if events[x][0] != 'frame':
+                break
+            after += 1
+        text = list(range(content - 1, stop - 1))
+        turns.append(TurnSpan(pending, text, spontaneous, frame, after))
+        pending = []
+    return turns
+
+
+class StreamCollator:
+    """Pad examples into a batch (right padding) and stack their frames.
+
+    Each item is a dict with 'example' (an Example) and 'frames': a tensor of either cached
+    frame features [n, T, C] (vision tower output) or pixels [n, 3, S, S]; the batch carries
+    'frame_features' or 'pixel_values' accordingly, frames of all samples concatenated in
+    order (their frame tokens are filled in that order).
+    """
+
+    def __init__(self, pad_token_id):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, items):
+        """Collate a list of dataset items into model inputs."""
+        exs = [it['example'] for it in items]
+        n = max(len(e.input_ids) for e in exs)
+        ids = torch.full((len(exs), n), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(exs), n), IGNORE, dtype=torch.long)
+        weights = torch.zeros((len(exs), n), dtype=torch.float32)
+        mask = torch.zeros((len(exs), n), dtype=torch.long)
+        for b, e in enumerate(exs):
+            L = len(e.input_ids)
+            ids[b, :L] = torch.tensor(e.input_ids)
+            labels[b, :L] = torch.tensor(e.labels)
+            weights[b, :L] = torch.tensor(e.weights)
+            mask[b, :L] = 1
+        batch = {'input_ids': ids, 'labels': labels, 'loss_weights': weights,
+                 'attention_mask': mask}
+        frames = [it['frames'][:e.num_frames] for it, e in zip(items, exs)]
+        key = 'pixel_values' if frames[0].dim() == 4 else 'frame_features'
+        batch[key] = torch.cat(frames)
+        return batch
+
+
+def streaming_loss(logits, labels, weights):
+    """LIVE's weighted loss: sum(CE x weight) over labelled positions / number of labels."""
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(),
+                                           ignore_index=IGNORE, reduction='none')
+    count = (labels >= 0).sum().clamp(min=1)
+    return (ce * weights.flatten()).sum() / count

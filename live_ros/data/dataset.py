@@ -1,0 +1,105 @@
+"""A torch Dataset over streaming dialogues, with an optional frame-feature cache.
+
+The vision tower is frozen, so its output for a stream never changes: like the reference
+(which pre-extracts SigLIP features), the cache encodes each stream once and keeps the frame
+tokens [n_frames, T, C] in a .safetensors file named by a hash of the stream and the vision
+settings. Training then runs only the connector and the LLM.
+"""
+
+import hashlib
+import json
+import os
+
+import torch
+
+from live_ros.data.collator import build_example
+from live_ros.data.format import frames_of, load_dialogues, load_features
+
+
+def load_data(specs):
+    """Dialogues from specs: 'synthetic:<split>:<n>[:<s>]' or dialogue JSON/JSONL paths."""
+    from live_ros.data.synthetic import parse_spec
+    if isinstance(specs, str):
+        specs = [specs]
+    out = []
+    for spec in specs:
+        dialogues = parse_spec(spec)
+        out += dialogues if dialogues is not None else load_dialogues(spec)
+    return out
+
+
+def feature_key(dialogue, cfg, n_frames):
+    """Cache key: the stream (source, start, fps, frames) and the vision settings."""
+    parts = {
+        'video': dialogue.video, 'start': dialogue.start, 'fps': dialogue.fps,
+        'n': n_frames, 'world': dialogue.meta.get('world'), 'vision': cfg.vision,
+        'size': cfg.frame_size, 'mean': cfg.image_mean, 'std': cfg.image_std,
+        'pad': cfg.pad_color, 'pool': cfg.pool, 'global': cfg.global_token,
+    }
+    blob = json.dumps(parts, sort_keys=True).encode()
+    return hashlib.sha1(blob).hexdigest()[:20]
+
+
+@torch.no_grad()
+def encode_stream(model, frames, batch_size=16):
+    """Frozen vision tower output [n, T, C] for RGB frames (float32 on CPU)."""
+    out = []
+    for i in range(0, len(frames), batch_size):
+        pixels = model.preprocess(frames[i:i + batch_size]).to(model.device)
+        out.append(model.vision(pixels).float().cpu())
+    return torch.cat(out)
+
+
+class StreamDataset(torch.utils.data.Dataset):
+    """Dialogues -> {'example': Example, 'frames': features [n, T, C] or pixels [n, 3, S, S]}.
+
+    With `feature_cache` (a folder) frames are vision features, encoded on first use and read
+    back afterwards; without it, preprocessed pixels (the vision tower then runs in the
+    training step). A dialogue whose video is a .safetensors file is read as features.
+    """
+
+    def __init__(self, dialogues, model, fmt='live', stream_weight=1.0, max_frames=None,
+                 feature_cache=None, system_prompt=None):
+        self.dialogues = list(dialogues)
+        self.model = model
+        self.fmt = fmt
+        self.stream_weight = stream_weight
+        self.max_frames = max_frames
+        self.feature_cache = feature_cache
+        self.system_prompt = system_prompt
+        self.examples = [build_example(model.template, d, fmt, stream_weight, max_frames,
+                                       system_prompt) for d in self.dialogues]
+
+    def __len__(self):
+        return len(self.dialogues)
+
+    def frames(self, i):
+        """Frame features or pixels of dialogue i (only the frames its example uses)."""
+        d, n = self.dialogues[i], self.examples[i].num_frames
+        if d.video.endswith('.safetensors'):
+            return load_features(d)[:n]
+        if self.feature_cache:
+            path = os.path.join(self.feature_cache,
+                                feature_key(d, self.model.cfg, n) + '.safetensors')
+            if os.path.isfile(path):
+                from safetensors.torch import load_file
+                return load_file(path)['frames']
+            feats = encode_stream(self.model, frames_of(d)[:n])
+            os.makedirs(self.feature_cache, exist_ok=True)
+            from safetensors.torch import save_file
+            tmp = path + f'.{os.getpid()}.tmp'
+            save_file({'frames': feats.contiguous()}, tmp)
+            os.replace(tmp, path)
+            return feats
+        return self.model.preprocess(frames_of(d)[:n])
+
+    def prepare(self, desc='encoding frames'):
+        """Fill the feature cache for every dialogue now (one pass, with a progress bar)."""
+        if not self.feature_cache:
+            return
+        from tqdm.auto import tqdm
+        for i in tqdm(range(len(self)), desc=desc):
+            self.frames(i)
+
+    def __getitem__(self, i):
+        return {'example': self.examples[i], 'frames': self.frames(i)}
