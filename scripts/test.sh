@@ -25,16 +25,25 @@ source "$ROOT/scripts/env.sh"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 export PYTHONDONTWRITEBYTECODE=1
 
+# pytest collects test/ unless the arguments name files or folders themselves.
+targets=(test)
+for arg in "$@"; do
+  if [[ $arg != -* && -e $arg ]]; then
+    targets=()
+    break
+  fi
+done
+
 echo "[test] ROS_DOMAIN_ID=$ROS_DOMAIN_ID ROS_AUTOMATIC_DISCOVERY_RANGE=$ROS_AUTOMATIC_DISCOVERY_RANGE"
 if [ "${LIVE_ROS_NO_NETNS:-0}" != 1 ] && unshare -n true 2>/dev/null; then
   echo '[test] running pytest in a loopback-only network namespace (unshare -n, lo up)'
   export LIVE_ROS_NETNS=1
   # "$@" travels as positional parameters of the inner bash, never re-split.
-  exec unshare -n bash -c 'ip link set lo up && exec python -m pytest test "$@"' live-ros-test "$@"
+  exec unshare -n bash -c 'ip link set lo up && exec python -m pytest "$@"' live-ros-test "${targets[@]}" "$@"
 else
   echo '[test] NOTE: cannot create a network namespace here (needs root / CAP_SYS_ADMIN):'
   echo '[test]       running WITHOUT the loopback-only namespace; ROS discovery is still'
   echo '[test]       limited to localhost by ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST'
   export LIVE_ROS_NETNS=0
-  exec python -m pytest test "$@"
+  exec python -m pytest "${targets[@]}" "$@"
 fi
