@@ -8,8 +8,8 @@ the streaming session see identical ids. Labels are pre-shifted as in the refere
 - the last frame token of a frame predicts the interval token when the stream goes on
   silently (also after the last frame: the stream does not end);
 - at the frame where the assistant speaks it predicts the response start token (the first
-  token after the frame, ``]\\n`` on Llama-3) and every later token predicts the next one
-  through the response's eos;
+  token after the frame: one token, ``]`` + newline, on Llama-3) and every later token
+  predicts the next one through the response's eos;
 - the last frame token before a user turn has no label (the model cannot know the user is
   about to speak); other frame tokens, the system prompt and user text have no label;
 - an answer to a user turn is learned from the token before ``Assistant`` through its eos.
@@ -191,7 +191,7 @@ class StreamCollator:
 
 
 def streaming_loss(logits, labels, weights):
-    """LIVE's weighted loss: sum(CE x weight) over labelled positions / number of labels."""
+    """Compute LIVE's weighted loss: sum(CE x weight) over labels / number of labels."""
     ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(),
                                            ignore_index=IGNORE, reduction='none')
     count = (labels >= 0).sum().clamp(min=1)
