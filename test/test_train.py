@@ -1,5 +1,8 @@
-"""live-train on a tiny model: the loss goes down, checkpoints resume, the saved directory
-reloads into the streaming engine with identical logits, cached features match the tower."""
+"""live-train on a tiny model: loss, checkpoints, resume, reload, feature cache.
+
+The loss goes down, checkpoints resume to the same weights, the saved directory reloads into
+the streaming engine with identical logits, and cached features match the tower.
+"""
 
 import os
 import shutil
