@@ -53,9 +53,6 @@ RESPONSE_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE)
 
-#: Seconds between two log lines about the same kind of bad input.
-BAD_INPUT_LOG_PERIOD = 5.0
-
 #: How many used frames are remembered to give a response its image header back.
 FRAME_HEADER_HISTORY = 512
 
@@ -72,7 +69,7 @@ def stamp_ns(stamp):
 class ThrottledLog:
     """One log line per kind of problem every ``period`` seconds, with the count in between."""
 
-    def __init__(self, logger, period=BAD_INPUT_LOG_PERIOD):
+    def __init__(self, logger, period):
         self._logger = logger
         self._period = period
         self._lock = threading.Lock()
@@ -108,7 +105,7 @@ class LiveNode(Node):
         value = self.get_parameter_value
 
         self.sampler = FrameSampler(value('fps'))
-        self.bad_input = ThrottledLog(self.get_logger())
+        self.bad_input = ThrottledLog(self.get_logger(), value('log_throttle_period'))
         self._lock = threading.Lock()
         self._counts = collections.Counter()
         self._t0_ns = None             # stamp of stream time 0
@@ -294,11 +291,13 @@ class LiveNode(Node):
     # ---------------------------------------------------------------- requests --
 
     def _current_stream_time(self):
-        """Stream time of the newest camera frame seen: a question refers to 'now'."""
+        """Stream time of the newest frame handed to the model: a question refers to 'now'.
+
+        The engine answers after that frame (at once when it has been decoded already), so a
+        question never waits for a frame that may not come.
+        """
         with self._lock:
-            if self._t0_ns is None or self._newest_stamp_ns is None:
-                return 0.0
-            return max(self._last_t or 0.0, (self._newest_stamp_ns - self._t0_ns) * 1e-9)
+            return self._last_t if self._last_t is not None else 0.0
 
     def _submit_query(self, text):
         """Validate and queue a question; return (query_id or 0, message)."""
@@ -414,8 +413,12 @@ class LiveNode(Node):
             newest = self._newest_stamp_ns
         errors = stats.get('errors', 0)
         engine_errors = errors if isinstance(errors, int) else len(errors or ())
-        if isinstance(errors, (list, tuple)) and errors:
+        if stats.get('last_error'):
+            last_error = str(stats['last_error'])
+        elif isinstance(errors, (list, tuple)) and errors:
             last_error = str(errors[-1])
+        elif engine_errors and not last_error:
+            last_error = f'{engine_errors} error(s) inside the engine; see the node log'
         errors_total = engine_errors + counts.get('node_errors', 0)
         dropped = int(stats.get('frames_dropped', 0))
         status = DiagnosticStatus(

@@ -90,6 +90,9 @@ PARAMETERS = (
           read_only=False),
     Param('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
           min_value=0.1, max_value=60.0),
+    Param('log_throttle_period', 5.0,
+          'At most one log line per kind of bad input (encoding, size, empty, ...) in this '
+          'many seconds; the count in between is reported.', min_value=0.0, max_value=86400.0),
 )
 
 BY_NAME = {param.name: param for param in PARAMETERS}
