@@ -137,8 +137,12 @@ class LiveModel(nn.Module):
 
     @property
     def connector(self):
-        """Return the MLP connector; peft routes it to its trained modules_to_save copy."""
-        return self.base_lm.connector
+        """Return the MLP connector in use: under peft, the trained modules_to_save copy."""
+        conn = self.base_lm.connector
+        copies = getattr(conn, 'modules_to_save', None)
+        if copies is not None and not getattr(conn, 'disable_adapters', False):
+            return copies[conn.active_adapters[0]]
+        return conn
 
     @property
     def device(self):
@@ -185,10 +189,17 @@ class LiveModel(nn.Module):
             embeds = embeds.masked_scatter(mask[..., None], frame_embeds)
         return embeds
 
-    def forward(self, input_ids, frame_embeds=None, pixel_values=None, **kwargs):
-        """Run the LLM on interleaved ids; frames given as embeddings or pixels."""
-        if frame_embeds is None and pixel_values is not None:
-            frame_embeds = self.encode_frames(pixel_values)
+    def forward(self, input_ids, frame_embeds=None, pixel_values=None, frame_features=None,
+                **kwargs):
+        """Run the LLM on interleaved ids; frames as embeddings, vision features or pixels.
+
+        Features and pixels go through the connector with gradients (training); the frozen
+        vision tower never takes gradients.
+        """
+        if frame_embeds is None and frame_features is None and pixel_values is not None:
+            frame_features = self.vision(pixel_values.to(self.device))
+        if frame_embeds is None and frame_features is not None:
+            frame_embeds = self.connector(frame_features.to(self.device, self.dtype))
         inputs_embeds = self.embed(input_ids, frame_embeds)
         return self.lm(inputs_embeds=inputs_embeds, **kwargs)
 

@@ -97,3 +97,20 @@ def test_connector_only_model_saves_connector_safetensors(tmp_path):
     loaded = load_live_model(str(tmp_path / 'c'))
     torch.testing.assert_close(loaded.connector[0].weight, model.connector[0].weight)
     assert not hasattr(loaded.lm, 'peft_config')
+
+
+def test_connector_and_lora_get_gradients_vision_does_not(tmp_path):
+    model, _ = build_tiny_live_model(tmp_path, use_lora=True)
+    model.lm.train()
+    for name, p in model.lm.named_parameters():
+        p.requires_grad_('lora_' in name or 'modules_to_save' in name)
+    enc = model.template.encoder()
+    enc.system('hi')
+    enc.frame()
+    ids = torch.tensor([enc.take()])
+    pixels = torch.randn(1, 3, TINY_IMAGE, TINY_IMAGE)
+    out = model(ids, pixel_values=pixels, labels=ids.clamp(max=model.vocab_size - 1))
+    out.loss.backward()
+    assert model.connector[0].weight.grad is not None
+    assert any(p.grad is not None for n, p in model.lm.named_parameters() if 'lora_A' in n)
+    assert all(p.grad is None for p in model.vision.parameters())

@@ -99,9 +99,14 @@ def tiny_config(root, **overrides):
 
 
 def build_tiny_live_model(root, seed=0, **overrides):
-    """Return ``(LiveModel, LiveConfig)`` built from tiny backbones under ``root`` (CPU fp32)."""
+    """Return ``(LiveModel, LiveConfig)`` built from tiny backbones under ``root`` (CPU fp32).
+
+    Sets torch to one thread: tiny matmuls only lose from threading, and the test machine is
+    shared.
+    """
     from live_ros.model import LiveModel
     _quiet_transformers()
+    torch.set_num_threads(1)
     cfg = tiny_config(root, **overrides)
     torch.manual_seed(seed)
     model = LiveModel.from_config(cfg, device='cpu', dtype=torch.float32)
