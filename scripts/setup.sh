@@ -43,7 +43,8 @@ install_requirements() {
     log 'requirements unchanged since the last install: skipping pip'
     return
   fi
-  local pip=("$VENV/bin/python" -m pip install --disable-pip-version-check)
+  local pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-compile
+    --progress-bar off)
   log 'pip: torch (alone, first)'
   "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/torch.txt"
   log 'pip: ROS 2 Kilted wheels, colcon, ML stack, test tools'
@@ -95,6 +96,7 @@ colcon_build() {
     export VIRTUAL_ENV=$VENV PATH=$VENV/bin:$PATH
     export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
     unset COLCON_PREFIX_PATH PYTHONPATH
+    # colcon warns that the venv has no local_setup.* files: expected, it is not an overlay.
     "$VENV/bin/colcon" --log-base "$ROOT/log" build --symlink-install \
       --base-paths "$ROOT" --build-base "$ROOT/build" --install-base "$ROOT/install" \
       --event-handlers parallel_status- \

@@ -23,7 +23,6 @@ source "$ROOT/scripts/env.sh"
 
 # Tests use both cores but no more (shared machines); callers may override.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-export PYTHONDONTWRITEBYTECODE=1
 
 # pytest collects test/ unless the arguments name files or folders themselves.
 targets=(test)
