@@ -106,3 +106,25 @@ def test_one_interpreter_sees_generated_and_handwritten_modules(ros_install, tmp
     assert result['ask_response_fields'] == ['accepted', 'message', 'query_id']
     assert all(result['found'].values()), result['found']
     assert result['share'] == str(SHARE)
+
+
+def test_package_xml_is_valid_and_versions_agree():
+    import warnings
+
+    from catkin_pkg.package import parse_package
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        package = parse_package(str(REPO_ROOT))
+        package.validate()
+    assert package.package_format == 3
+    assert package.get_build_type() == 'ament_cmake'
+    exec_depends = {d.name for d in package.exec_depends}
+    assert {'rclpy', 'sensor_msgs', 'std_msgs', 'std_srvs', 'diagnostic_msgs',
+            'builtin_interfaces', 'cv_bridge', 'launch_ros', 'rosidl_default_runtime'} \
+        <= exec_depends
+    assert 'rosidl_default_generators' in {d.name for d in package.buildtool_depends}
+    setup_py = (REPO_ROOT / 'setup.py').read_text()
+    init_py = (REPO_ROOT / 'live_ros' / '__init__.py').read_text()
+    assert f"version='{package.version}'" in setup_py
+    assert f"__version__ = '{package.version}'" in init_py
