@@ -6,7 +6,8 @@
 # ROS network rule: every ROS process the tests start gets ROS_AUTOMATIC_DISCOVERY_RANGE=
 # LOCALHOST and this run's own ROS_DOMAIN_ID, and pytest runs inside a loopback-only network
 # namespace (unshare -n, lo up) whenever this user may create one (root, as in CI), so no DDS
-# packet can leave the machine. Without that right it says so and runs without the namespace.
+# packet can leave the machine. Without that right (or with LIVE_ROS_NO_NETNS=1) it says so
+# and runs without the namespace. LIVE_ROS_TEST_DOMAIN_ID=N forces the domain id.
 # Exit status: pytest's.
 set -euo pipefail
 
@@ -40,7 +41,11 @@ if [ "${LIVE_ROS_NO_NETNS:-0}" != 1 ] && unshare -n true 2>/dev/null; then
   # "$@" travels as positional parameters of the inner bash, never re-split.
   exec unshare -n bash -c 'ip link set lo up && exec python -m pytest "$@"' live-ros-test "${targets[@]}" "$@"
 else
-  echo '[test] NOTE: cannot create a network namespace here (needs root / CAP_SYS_ADMIN):'
+  if [ "${LIVE_ROS_NO_NETNS:-0}" = 1 ]; then
+    echo '[test] NOTE: LIVE_ROS_NO_NETNS=1 given:'
+  else
+    echo '[test] NOTE: cannot create a network namespace here (needs root / CAP_SYS_ADMIN):'
+  fi
   echo '[test]       running WITHOUT the loopback-only namespace; ROS discovery is still'
   echo '[test]       limited to localhost by ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST'
   export LIVE_ROS_NETNS=0
