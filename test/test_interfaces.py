@@ -7,8 +7,10 @@ every ROS-facing part of the package relies on.
 """
 
 import json
+import os
+import socket
 
-from ros_helpers import DEFAULT_TIMEOUT, start_python
+from ros_helpers import DEFAULT_TIMEOUT, ros_env, run_domain_id, start_python
 
 FRAME_STAMP = (1700000000, 123456789)
 
@@ -163,3 +165,13 @@ def test_response_and_ask_round_trip_between_processes(ros_install):
     assert {r['query_id'] for r in partials} == {0, asked['query_id']}
     for partial in partials:
         assert finals[partial['query_id']]['text'].startswith(partial['text'])
+
+
+def test_ros_processes_follow_the_network_rule(ros_install):
+    env = ros_env()
+    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
+    assert env['ROS_DOMAIN_ID'] == str(run_domain_id())
+    assert 1 <= run_domain_id() <= 101
+    if os.environ.get('LIVE_ROS_NETNS') == '1':
+        # scripts/test.sh promised a loopback-only namespace: nothing else to send on.
+        assert [name for _, name in socket.if_nameindex()] == ['lo']
