@@ -20,7 +20,7 @@ setup(
         include=['live_ros', 'live_ros.*'],
         exclude=['live_ros.ros', 'live_ros.ros.*', 'live_ros.msg', 'live_ros.msg.*',
                  'live_ros.srv', 'live_ros.srv.*']),
-    package_data={'live_ros': ['models/default/*']},
+    package_data={'live_ros': ['models/default/*', 'models/default/**/*']},
     include_package_data=False,
     install_requires=[
         'torch>=2.5',

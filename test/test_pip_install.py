@@ -47,7 +47,7 @@ def test_wheel_is_ros_free_and_declares_console_scripts(tmp_path):
     sources = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / 'live_ros').rglob('*.py')}
     sources = {s for s in sources if not s.startswith(ros_only)}
     assert sources <= set(names), sorted(sources - set(names))
-    for data in (REPO_ROOT / 'live_ros' / 'models' / 'default').glob('*'):
+    for data in (REPO_ROOT / 'live_ros' / 'models' / 'default').rglob('*'):
         if data.is_file():
             assert str(data.relative_to(REPO_ROOT)) in names
 
