@@ -117,9 +117,10 @@ class StreamingSession:
         return self.take_responses()
 
     @torch.no_grad()
-    def ask(self, text, t=None):
+    def ask(self, text, t=None, query_id=None):
         """Queue a question at stream time ``t`` (default: now); return its query id."""
-        query_id = next(self._query_ids)
+        if query_id is None:
+            query_id = next(self._query_ids)
         if t is None:
             t = self.last_frame_time if self.last_frame_time is not None else 0.0
         self.queries.append((float(t), query_id, text))

@@ -1,0 +1,277 @@
+"""StreamPipeline: fast encoding and slow decoding in parallel, joined by a bounded FIFO.
+
+    submit_frame -> [unencoded frames, <= queue_size] -> encoder thread (batches what waits)
+                 -> [encoded FIFO, <= queue_size] -> decoder thread (StreamingSession)
+
+Drop policy: when decoding falls behind, the encoded FIFO fills, the encoder waits, and the
+unencoded buffer fills; a new frame then evicts the **oldest unencoded frame** (counted in
+``frames_dropped``). So at most ``2 * queue_size + batch_size`` frames are ever waiting and the
+lag stays bounded however slow the decoder is; the newest frames are the ones kept, which is
+what a live assistant should look at. With ``drop_frames=False`` submit_frame blocks instead
+(offline runs that must see every frame).
+
+Queries are handed to the session in the decoder thread, which orders them with frames by
+timestamp (a query at t is answered after the last frame at or before t). If no frame newer
+than a query arrives within ``idle_answer_s`` (a paused camera), the query is answered anyway.
+"""
+
+import itertools
+import queue
+import threading
+import time
+from collections import deque
+
+import torch
+
+from live_ros.streaming.session import StreamingSession
+
+_STOP = object()
+
+
+class StreamPipeline:
+    """Threaded streaming engine around a StreamingSession."""
+
+    def __init__(self, model, session=None, queue_size=8, on_response=None, on_token=None,
+                 batch_size=4, drop_frames=True, idle_answer_s=1.0):
+        self.model = model
+        self.session = session if session is not None else StreamingSession(model)
+        self.queue_size = max(1, int(queue_size))
+        self.batch_size = max(1, int(batch_size))
+        self.drop_frames = drop_frames
+        self.idle_answer_s = idle_answer_s
+        self.on_response = on_response
+        self.session.on_response = self._deliver
+        self.session.on_token = on_token
+        self._raw = deque()  # (rgb, stamp, submit_time, generation)
+        self._raw_cond = threading.Condition()
+        self._encoded = queue.Queue(maxsize=self.queue_size)
+        self._queries = queue.Queue()
+        self._session_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._query_ids = itertools.count(1)
+        self._generation = 0
+        self._closed = False
+        self._current_submit = None
+        self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
+                           frames_decoded=0, queries_received=0, responses=0, lag_s=0.0,
+                           frames_discarded=0, stream_lag_s=0.0, max_backlog=0,
+                           last_latency_s=None,
+                           encode_batches=0, errors=0, last_error=None)
+        self._newest_stamp = None
+        self._last_decoded_stamp = None
+        self._last_activity = time.monotonic()
+        self._encoder = threading.Thread(target=self._encode_loop, name='live-encoder',
+                                         daemon=True)
+        self._decoder = threading.Thread(target=self._decode_loop, name='live-decoder',
+                                         daemon=True)
+        self._encoder.start()
+        self._decoder.start()
+
+    # -- producer side ---------------------------------------------------------------------
+    def submit_frame(self, rgb, stamp):
+        """Queue an RGB uint8 HxWx3 frame at stream time ``stamp`` (never blocks when dropping)."""
+        stamp = float(stamp)
+        with self._raw_cond:
+            if self._closed:
+                raise RuntimeError('pipeline is closed')
+            if not self.drop_frames:
+                while len(self._raw) >= self.queue_size and not self._closed:
+                    self._raw_cond.wait(0.1)
+            elif len(self._raw) >= self.queue_size:
+                self._raw.popleft()
+                self._bump('frames_dropped')
+            self._raw.append((rgb, stamp, time.perf_counter(), self._generation))
+            self._last_activity = time.monotonic()
+            self._bump('frames_received')
+            self._newest_stamp = stamp
+            self._note_backlog()
+            self._raw_cond.notify_all()
+
+    def submit_query(self, text, stamp):
+        """Queue a question at stream time ``stamp``; return its query id."""
+        query_id = next(self._query_ids)
+        self._queries.put((text, float(stamp), query_id, self._generation))
+        self._bump('queries_received')
+        return query_id
+
+    def reset(self):
+        """Drop everything queued and start a new stream (returns when the cache is empty)."""
+        with self._session_lock:
+            with self._raw_cond:
+                self._generation += 1
+                discarded = len(self._raw)
+                self._raw.clear()
+                self._raw_cond.notify_all()
+            discarded += _drain(self._encoded)
+            _drain(self._queries)
+            with self._stats_lock:
+                self._stats['frames_discarded'] += discarded
+            self.session.reset()
+            self._newest_stamp = self._last_decoded_stamp = None
+
+    def stats(self):
+        """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
+        with self._stats_lock:
+            out = dict(self._stats)
+        out['cache_tokens'] = self.session.cache_tokens
+        out['context_rebuilds'] = self.session.rebuilds
+        out['backlog'] = self._backlog()
+        out['device'] = str(self.model.device)
+        return out
+
+    def close(self, timeout=5.0):
+        """Stop both threads and join them (frames still queued are discarded)."""
+        with self._raw_cond:
+            self._closed = True
+            self._raw.clear()
+            self._raw_cond.notify_all()
+        _drain(self._encoded)
+        try:
+            self._encoded.put_nowait(_STOP)
+        except queue.Full:
+            pass
+        deadline = time.monotonic() + timeout
+        for thread in (self._encoder, self._decoder):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not (self._encoder.is_alive() or self._decoder.is_alive())
+
+    def wait_idle(self, timeout=60.0):
+        """Block until every submitted frame and query has been decoded (tests, offline runs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._backlog() == 0 and self._encoded.unfinished_tasks == 0 \
+                    and self._queries.unfinished_tasks == 0:
+                return True
+            time.sleep(0.005)
+        return False
+
+    # -- threads ---------------------------------------------------------------------------
+    def _encode_loop(self):
+        while True:
+            with self._raw_cond:
+                while not self._raw and not self._closed:
+                    self._raw_cond.wait()
+                if self._closed:
+                    return
+                batch = [self._raw.popleft()
+                         for _ in range(min(self.batch_size, len(self._raw)))]
+                self._raw_cond.notify_all()
+            try:
+                embeds = self.model.encode_images([item[0] for item in batch])
+            except Exception as exc:  # a bad frame must not kill the stream
+                self._error('encode', exc)
+                with self._stats_lock:
+                    self._stats['frames_discarded'] += len(batch)
+                continue
+            self._bump('encode_batches')
+            for (_, stamp, submitted, gen), frame_embeds in zip(batch, embeds):
+                self._bump('frames_encoded')
+                while not self._closed:
+                    try:
+                        self._encoded.put((frame_embeds, stamp, submitted, gen), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+
+    def _decode_loop(self):
+        while True:
+            try:
+                item = self._encoded.get(timeout=0.05)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._encoded.task_done()
+                return
+            with self._session_lock:
+                self._take_queries()
+                if item is None:
+                    if self.session.queries and self._idle():
+                        self._guard('answer', self.session.flush_queries)
+                    continue
+                self._last_activity = time.monotonic()
+                embeds, stamp, submitted, gen = item
+                try:
+                    if gen == self._generation:
+                        self._current_submit = submitted
+                        self._guard('decode', self.session.push_frame, embeds, stamp)
+                        self._last_decoded_stamp = stamp
+                        with self._stats_lock:
+                            self._stats['frames_decoded'] += 1
+                            self._stats['lag_s'] = time.perf_counter() - submitted
+                            self._stats['stream_lag_s'] = (self._newest_stamp or stamp) - stamp
+                    else:
+                        self._bump('frames_discarded')
+                finally:
+                    self._current_submit = None
+                    self._encoded.task_done()
+
+    def _take_queries(self):
+        while True:
+            try:
+                text, stamp, query_id, gen = self._queries.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if gen == self._generation:
+                    self._guard('query', self.session.ask, text, stamp, query_id=query_id)
+            finally:
+                self._queries.task_done()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _deliver(self, response):
+        if self._current_submit is not None and response.query_id == 0:
+            response.latency_s = time.perf_counter() - self._current_submit
+        with self._stats_lock:
+            self._stats['responses'] += 1
+            self._stats['last_latency_s'] = response.latency_s
+        if self.on_response is not None:
+            try:
+                self.on_response(response)
+            except Exception as exc:
+                self._error('on_response', exc)
+
+    def _guard(self, where, fn, *args, **kwargs):
+        try:
+            with torch.no_grad():
+                return fn(*args, **kwargs)
+        except Exception as exc:
+            self._error(where, exc)
+            return None
+
+    def _error(self, where, exc):
+        with self._stats_lock:
+            self._stats['errors'] += 1
+            self._stats['last_error'] = f'{where}: {type(exc).__name__}: {exc}'
+
+    def _bump(self, key):
+        with self._stats_lock:
+            self._stats[key] += 1
+
+    def _backlog(self):
+        with self._stats_lock:
+            s = self._stats
+            return (s['frames_received'] - s['frames_dropped'] - s['frames_decoded']
+                    - s['frames_discarded'])
+
+    def _idle(self):
+        # Nothing is coming: no frame submitted or decoded lately and nothing queued.
+        with self._raw_cond:
+            waiting = len(self._raw)
+        return (waiting == 0 and self._encoded.empty()
+                and time.monotonic() - self._last_activity > self.idle_answer_s)
+
+    def _note_backlog(self):
+        backlog = self._backlog()
+        with self._stats_lock:
+            self._stats['max_backlog'] = max(self._stats['max_backlog'], backlog)
+
+
+def _drain(q):
+    count = 0
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return count
+        count += item is not _STOP
+        q.task_done()

@@ -1,0 +1,121 @@
+"""StreamPipeline: threaded == sequential, bounded lag with counted drops, reset, close."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from live_ros.streaming.pipeline import StreamPipeline
+from live_ros.streaming.session import StreamingSession
+from tiny_models import build_tiny_live_model
+
+CONTRACT_KEYS = {'frames_received', 'frames_encoded', 'frames_dropped', 'lag_s', 'cache_tokens',
+                 'last_latency_s', 'device', 'errors'}
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    return build_tiny_live_model(tmp_path_factory.mktemp('tiny'))[0]
+
+
+def frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(n)]
+
+
+def summary(responses):
+    return [(r.query_id, r.frame_index, r.stream_time, r.token_ids) for r in responses]
+
+
+def test_threaded_equals_sequential(model):
+    video = frames(16)
+    questions = {5: ('What am I doing?', 2.2), 11: ('Where is the cup?', 5.5)}
+    sequential = StreamingSession(model, max_new_tokens=3)
+    for i, frame in enumerate(video):
+        if i in questions:
+            sequential.ask(*questions[i])
+        sequential.push_frame(model.encode_images([frame])[0], i * 0.5)
+    got = []
+    pipe = StreamPipeline(model, StreamingSession(model, max_new_tokens=3), queue_size=3,
+                          batch_size=4, drop_frames=False, on_response=got.append)
+    try:
+        for i, frame in enumerate(video):
+            if i in questions:
+                pipe.submit_query(*questions[i])
+            pipe.submit_frame(frame, i * 0.5)
+        assert pipe.wait_idle(120)
+        stats = pipe.stats()
+    finally:
+        assert pipe.close()
+    assert stats['frames_dropped'] == 0 and stats['frames_encoded'] == 16
+    assert stats['errors'] == 0 and CONTRACT_KEYS <= set(stats)
+    assert stats['encode_batches'] <= 16
+    assert summary(got) == summary(sequential.responses)
+    assert {r.query_id for r in got} >= {1, 2}
+
+
+def test_slow_decoder_keeps_lag_bounded_and_counts_drops(model):
+    # Speaking at every frame with long answers makes decoding far slower than encoding.
+    session = StreamingSession(model, max_new_tokens=25, response_threshold=1.01)
+    got = []
+    queue_size, batch = 3, 2
+    pipe = StreamPipeline(model, session, queue_size=queue_size, batch_size=batch,
+                          on_response=got.append)
+    video = frames(60, seed=1)
+    try:
+        for i, frame in enumerate(video):
+            pipe.submit_frame(frame, i * 0.5)
+        assert pipe.wait_idle(300)
+        stats = pipe.stats()
+    finally:
+        assert pipe.close()
+    assert stats['frames_received'] == 60
+    assert stats['frames_dropped'] > 0
+    assert stats['frames_decoded'] + stats['frames_dropped'] == 60
+    # Waiting frames never exceed the two buffers plus the batch and frame in flight.
+    assert stats['max_backlog'] <= 2 * queue_size + batch + 1
+    times = [r.stream_time for r in got]
+    assert times == sorted(times) and len(times) == stats['frames_decoded']
+    assert times[-1] == 59 * 0.5  # the newest frames are the ones kept
+
+
+def test_reset_clears_and_pipeline_keeps_working(model):
+    got = []
+    pipe = StreamPipeline(model, StreamingSession(model, max_new_tokens=2), queue_size=4,
+                          drop_frames=False, on_response=got.append)
+    try:
+        for i, frame in enumerate(frames(4)):
+            pipe.submit_frame(frame, i * 0.5)
+        assert pipe.wait_idle(60)
+        assert pipe.stats()['cache_tokens'] > 0
+        pipe.reset()
+        assert pipe.stats()['cache_tokens'] == 0
+        pipe.submit_frame(frames(1)[0], 0.0)
+        assert pipe.wait_idle(60)
+        assert pipe.session.frame_index == 0 and pipe.stats()['backlog'] == 0
+    finally:
+        assert pipe.close()
+    with pytest.raises(RuntimeError):
+        pipe.submit_frame(frames(1)[0], 1.0)
+
+
+def test_query_answered_when_the_stream_pauses(model):
+    answered = threading.Event()
+    got = []
+
+    def on_response(r):
+        got.append(r)
+        if r.query_id:
+            answered.set()
+
+    session = StreamingSession(model, max_new_tokens=2, response_threshold=0.0)
+    pipe = StreamPipeline(model, session, idle_answer_s=0.2, drop_frames=False,
+                          on_response=on_response)
+    try:
+        pipe.submit_frame(frames(1)[0], 0.0)
+        query_id = pipe.submit_query('What am I doing?', 3.0)  # no frame at or after 3.0 comes
+        assert answered.wait(60)
+    finally:
+        assert pipe.close()
+    (r,) = [r for r in got if r.query_id]
+    assert r.query_id == query_id and r.frame_index == 0 and r.stream_time == 3.0
