@@ -114,6 +114,7 @@ class LiveNode(Node):
         self._frame_times = []         # stream times of used frames, ascending
         self._frame_headers = []       # their image headers, same order
         self._engine_errors_seen = 0
+        self._dropped_seen = 0
         self._last_error = ''
 
         self.session = None
@@ -420,13 +421,18 @@ class LiveNode(Node):
         elif engine_errors and not last_error:
             last_error = f'{engine_errors} error(s) inside the engine; see the node log'
         errors_total = engine_errors + counts.get('node_errors', 0)
-        dropped = int(stats.get('frames_dropped', 0))
         status = DiagnosticStatus(
             name=f'{self.get_fully_qualified_name()}: stream',
             hardware_id=str(stats.get('device', self.get_parameter_value('device'))),
             level=DiagnosticStatus.OK, message='streaming')
+        dropped = int(stats.get('frames_dropped', 0))
         if counts.get('received', 0) == 0:
             status.level, status.message = DiagnosticStatus.WARN, 'no images received yet'
+        elif dropped > self._dropped_seen:
+            status.level = DiagnosticStatus.WARN
+            status.message = (f'the model falls behind the camera: {dropped - self._dropped_seen}'
+                              ' frames dropped since the last report')
+        self._dropped_seen = dropped
         if errors_total > self._engine_errors_seen:
             status.level = DiagnosticStatus.ERROR
             status.message = f'engine error: {last_error}'
@@ -436,15 +442,19 @@ class LiveNode(Node):
             receive_delay = f'{(self.get_clock().now().nanoseconds - newest) * 1e-9:.3f}'
         values = {
             'frames_received': counts.get('received', 0),
-            'frames_used': stats.get('frames_encoded', 0),
-            'frames_dropped': dropped,
+            'frames_used': stats.get('frames_decoded', 0),
+            'frames_dropped': stats.get('frames_dropped', 0),
             'frames_skipped_by_rate': counts.get('skipped', 0),
             'frames_stale': counts.get('stale', 0),
             'frames_bad': counts.get('bad', 0),
             'frames_submitted': counts.get('submitted', 0),
-            'lag_s': _fmt(stats.get('lag_s')),
+            'frames_encoded': stats.get('frames_encoded', 0),
+            'backlog': stats.get('backlog', ''),
+            'lag_s': _fmt(stats.get('stream_lag_s')),
+            'queue_delay_s': _fmt(stats.get('lag_s')),
             'receive_delay_s': receive_delay,
             'cache_tokens': stats.get('cache_tokens', 0),
+            'context_rebuilds': stats.get('context_rebuilds', 0),
             'last_response_latency_s': _fmt(stats.get('last_latency_s')),
             'responses': counts.get('responses', 0),
             'queries': counts.get('queries', 0),
