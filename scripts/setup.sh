@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh
 #
+# Needs from the machine: Python 3.11 with venv, CMake >= 3.18, make, gcc/g++.
 # Steps (each idempotent; a second run only re-runs the incremental colcon build):
 #   1. create_venv                 .venv with Python 3.11 (override: PYTHON=..., LIVE_ROS_VENV=...)
 #   2. install_requirements        pinned requirements/*.txt; torch first and alone so nothing
@@ -22,6 +23,19 @@ REQ=$ROOT/requirements
 STAMP=$VENV/.live_ros_requirements.sha256
 
 log() { printf '[setup %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# Tools the build needs from the machine itself (everything else comes from pip).
+check_tools() {
+  local missing=()
+  for tool in "$PYTHON" cmake make gcc g++; do
+    command -v "$tool" > /dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: missing on this machine: ${missing[*]}" >&2
+    echo 'setup: on Debian/Ubuntu: apt-get install -y cmake build-essential python3.11-venv' >&2
+    exit 1
+  fi
+}
 
 create_venv() {
   if [ -x "$VENV/bin/python" ]; then
@@ -105,6 +119,7 @@ colcon_build() {
 }
 
 t0=$(date +%s)
+check_tools
 create_venv
 install_requirements
 fix_ros_wheel_cmake_paths
