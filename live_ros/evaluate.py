@@ -265,8 +265,9 @@ def _fmt(v, pct=False):
     return f'{100 * v:.1f}%' if pct else f'{v:.3f}'
 
 
-def print_table(report, file=sys.stdout):
+def print_table(report, file=None):
     """Print the metrics as a small table."""
+    file = file or sys.stdout
     tf = report.get('teacher_forced')
     if tf:
         print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | dialogues |',

@@ -1,0 +1,85 @@
+"""live-eval on a tiny model: teacher-forced metrics, free-running check, COIN, plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from live_ros.data.format import Dialogue, Turn
+from live_ros.data.video import write_video
+from live_ros.evaluate import Embedder, main, match, model_format, truth
+
+tiny_models = pytest.importorskip('tiny_models')
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp('eval')
+    model, _ = tiny_models.build_tiny_live_model(root)
+    return model.save_pretrained(str(root / 'model'))
+
+
+@pytest.fixture(scope='module')
+def coin(tmp_path_factory):
+    """A COIN-layout annotation file and its two videos, written by OpenCV."""
+    root = tmp_path_factory.mktemp('coin')
+    rng = np.random.default_rng(0)
+    for uid in ('v1', 'v2'):
+        frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(40)]
+        write_video(str(root / f'{uid}.mp4'), frames, fps=4)
+    anno = {'database': {
+        'v1': {'class': 'MakeTea', 'subset': 'testing', 'annotation': [
+            {'segment': [0.5, 3.0], 'label': 'boil water'},
+            {'segment': [4.0, 6.0], 'label': 'add tea'},
+            {'segment': [6.5, 9.0], 'label': 'pour'}]},
+        'v2': {'class': 'MakeTea', 'subset': 'testing', 'annotation': [
+            {'segment': [1.0, 5.0], 'label': 'add tea'},
+            {'segment': [5.5, 8.0], 'label': 'pour'}]}}}
+    path = root / 'coin.json'
+    path.write_text(json.dumps(anno))
+    return str(path), str(root)
+
+
+def test_eval_cli_writes_json_table_and_timeline(model_dir, coin, tmp_path, capsys):
+    out = tmp_path / 'out'
+    rc = main(['--model', model_dir, '--data', 'synthetic:val:2:6', '--free-run', '1',
+               '--coin', coin[0], '--coin-root', coin[1], '--coin-tasks', 'step,procedure',
+               '--threads', '1', '--out', str(out)])
+    assert rc == 0
+    report = json.loads((out / 'eval.json').read_text())
+    tf = report['teacher_forced']
+    assert tf['dialogues'] == 2 and tf['lm_ppl'] > 1.0
+    assert 0.0 <= tf['fluency'] <= 1.0 and 0.0 <= tf['lm_correctness'] <= 1.0
+    assert tf['time_diff'] >= 0.0
+    fr = report['free_run']
+    assert fr['dialogues'] == 1 and fr['true_per_min'] > 0
+    assert fr['spoken_per_min'] >= 0 and fr['unprompted_per_min'] >= 0
+    assert (out / 'timeline.png').stat().st_size > 5000
+    assert report['coin']['step']['questions'] == 5
+    assert report['coin']['procedure']['questions'] == 3
+    assert 0.0 <= report['coin']['step']['accuracy'] <= 1.0
+    assert 'LM-PPL' in capsys.readouterr().out
+    assert model_format(model_dir) == 'live'
+
+
+def test_truth_splits_spontaneous_turns_and_answers():
+    d = Dialogue('synthetic:1', 2.0, 5.0, turns=[
+        Turn('user', 0.0, 'Narrate.'), Turn('assistant', 1.5, 'A circle appears.'),
+        Turn('user', 2.0, 'Colour?'), Turn('assistant', 2.0, 'Red.'),
+        Turn('assistant', 4.0, 'It moves.')])
+    spont, answers = truth(d)
+    assert spont == [(1.5, 'A circle appears.'), (4.0, 'It moves.')]
+    assert answers == [(2.0, 'Red.', 'Colour?')]
+    assert truth(d, n_frames=4)[0] == [(1.5, 'A circle appears.')]
+
+
+def test_match_is_one_to_one_and_windowed():
+    assert match([1.0, 5.0], [1.5, 1.2, 9.0], window=2.0) == [(0, 1)]
+    assert match([1.0, 2.0], [1.9], window=2.0) == [(0, 0)]
+
+
+def test_minilm_semantic_match_offline():
+    e = Embedder()
+    same, other = e.similarity(['A red circle appears.', 'A red circle appears.'],
+                               ['A red circle shows up.', 'The tower is taken down.'])
+    assert same > 0.6 and other < same - 0.2
