@@ -21,7 +21,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def coin(tmp_path_factory):
-    """A COIN-layout annotation file and its two videos, written by OpenCV."""
+    """Write a COIN-layout annotation file and its two videos with OpenCV."""
     root = tmp_path_factory.mktemp('coin')
     rng = np.random.default_rng(0)
     for uid in ('v1', 'v2'):
