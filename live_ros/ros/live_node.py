@@ -450,6 +450,7 @@ class LiveNode(Node):
             'frames_submitted': counts.get('submitted', 0),
             'frames_encoded': stats.get('frames_encoded', 0),
             'backlog': stats.get('backlog', ''),
+            'max_backlog': stats.get('max_backlog', ''),
             'lag_s': _fmt(stats.get('stream_lag_s')),
             'queue_delay_s': _fmt(stats.get('lag_s')),
             'receive_delay_s': receive_delay,
