@@ -1,0 +1,218 @@
+"""live-infer: play a video file or image folder through the LIVE session in stream time.
+
+    live-infer VIDEO [--fps 2] [--ask '12.5:What am I doing?']... [--model DIR|preset]
+
+Frames are taken at ``--fps`` (the last source frame at or before each stream time, as a live
+camera would deliver them) and fed with their video time as stream time; questions are
+inserted at their times; responses print as they stream, with their stream time. By default
+every frame is processed (offline); ``--realtime`` paces frames by the wall clock through the
+threaded pipeline, which drops frames when the model cannot keep up (as on a robot).
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'default'
+
+
+def resolve_model_path(model=None):
+    """Return what ``load_live_model`` should load for a ``--model`` value.
+
+    None means the embedded default model dir (live_ros/models/default) when it is there,
+    else the 'default' preset (embedded backbones with an untrained connector).
+    """
+    if model:
+        return str(model)
+    if (EMBEDDED_MODEL_DIR / 'live_config.json').is_file():
+        return str(EMBEDDED_MODEL_DIR)
+    return 'default'
+
+
+def parse_ask(spec):
+    """Parse 'SECONDS:question' into (seconds, question)."""
+    head, sep, text = spec.partition(':')
+    try:
+        t = float(head)
+    except ValueError:
+        t = math.nan
+    if not sep or not text.strip() or not math.isfinite(t) or t < 0:
+        raise argparse.ArgumentTypeError(f'expected SECONDS:QUESTION, got {spec!r}')
+    return t, text.strip()
+
+
+def iter_video(path, fps):
+    """Yield (stream_time, rgb) lazily: the last source frame at or before each k / fps."""
+    import cv2
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise FileNotFoundError(f'cannot open video {path}')
+    native = cap.get(cv2.CAP_PROP_FPS) or 0.0
+    k, last, i, t = 0, None, 0, 0.0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            # Frame index / native rate: CAP_PROP_POS_MSEC is the next frame's time with some
+            # backends (MJPG AVI), so it is only used when the rate is unknown.
+            t = i / native if native > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            i += 1
+            while last is not None and t > k / fps + 1e-6:
+                yield k / fps, last
+                k += 1
+            last = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        while last is not None and k / fps <= t + 1e-6:
+            yield k / fps, last
+            k += 1
+    finally:
+        cap.release()
+
+
+def iter_frames(source, fps):
+    """Frames of a video file or an image folder (taken to be at ``fps``) with stream times."""
+    if os.path.isdir(source):
+        from live_ros.data.video import read_folder
+        for k, frame in enumerate(read_folder(source, fps)):
+            yield k / fps, frame
+    else:
+        yield from iter_video(source, fps)
+
+
+class Printer:
+    """Prints responses as their tokens stream in, one line per turn."""
+
+    def __init__(self, out=None):
+        self._out = out
+        self.questions = {}
+        self._open = None
+        self._printed = ''
+
+    @property
+    def out(self):
+        """Stream to print to (sys.stdout as it is at print time by default)."""
+        return self._out or sys.stdout
+
+    def on_token(self, query_id, text, t):
+        """Print the new part of a streaming response."""
+        key = (query_id, t)
+        if key != self._open:
+            self._close()
+            if query_id:
+                self.out.write(f'[{t:8.2f}s] User: {self.questions.get(query_id, "?")}\n')
+            self.out.write(f'[{t:8.2f}s] Assistant:')
+            self._open, self._printed = key, ''
+        if text.startswith(self._printed):
+            delta = text[len(self._printed):]
+        else:
+            delta = '\r' + text
+        if not self._printed and delta:
+            delta = ' ' + delta
+        self.out.write(delta)
+        self.out.flush()
+        self._printed = text
+
+    def on_response(self, response):
+        """End the line of a finished response."""
+        self._close()
+
+    def _close(self):
+        if self._open is not None:
+            self.out.write('\n')
+            self.out.flush()
+        self._open = None
+
+
+def build_parser():
+    """Command line of live-infer."""
+    p = argparse.ArgumentParser(prog='live-infer', description=__doc__.split('\n')[0])
+    p.add_argument('video', help='video file or folder of images')
+    p.add_argument('--fps', type=float, default=None, help='stream rate (default: model, 2)')
+    p.add_argument('--ask', type=parse_ask, action='append', default=[],
+                   metavar='SECONDS:QUESTION', help='ask a question at a stream time')
+    p.add_argument('--model', default=None,
+                   help='model dir or preset (default: the embedded default model)')
+    p.add_argument('--threshold', type=float, default=None, help='response threshold')
+    p.add_argument('--max-new-tokens', type=int, default=None)
+    p.add_argument('--context-budget', type=int, default=None)
+    p.add_argument('--device', default=None, help='cpu, cuda, ... (default: auto)')
+    p.add_argument('--max-frames', type=int, default=None)
+    p.add_argument('--realtime', action='store_true',
+                   help='pace by the wall clock through the threaded pipeline (drops frames)')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    return p
+
+
+def main(argv=None):
+    """Entry point of live-infer."""
+    args = build_parser().parse_args(argv)
+    import torch
+    from live_ros.model import load_live_model
+    from live_ros.streaming.session import StreamingSession
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not (os.path.isdir(args.video) or os.path.isfile(args.video)):
+        print(f'live-infer: no such video or folder: {args.video}', file=sys.stderr)
+        return 2
+    model = load_live_model(resolve_model_path(args.model), device=args.device)
+    fps = args.fps or model.cfg.fps
+    printer = Printer()
+    session = StreamingSession(model, response_threshold=args.threshold,
+                               max_new_tokens=args.max_new_tokens,
+                               context_budget=args.context_budget,
+                               on_token=printer.on_token, on_response=printer.on_response)
+    frames = iter_frames(args.video, fps)
+    started = time.perf_counter()
+    count = 0
+    if args.realtime:
+        count = _run_realtime(model, session, printer, frames, args)
+    else:
+        for t, text in sorted(args.ask):
+            printer.questions[session.ask(text, t)] = text
+        for t, frame in frames:
+            if args.max_frames is not None and count >= args.max_frames:
+                break
+            session.push_frame(frame, t)
+            count += 1
+        session.flush_queries()
+    elapsed = time.perf_counter() - started
+    print(f'# {count} frames at {fps:g} fps, {len(session.responses)} responses, '
+          f'{elapsed:.1f} s ({elapsed / max(count, 1) * 1000:.0f} ms/frame) on {model.device}',
+          file=sys.stderr)
+    return 0
+
+
+def _run_realtime(model, session, printer, frames, args):
+    from live_ros.streaming.pipeline import StreamPipeline
+    pipe = StreamPipeline(model, session, on_response=printer.on_response,
+                          on_token=printer.on_token)
+    asks = sorted(args.ask)
+    start = time.perf_counter()
+    count = 0
+    try:
+        for t, frame in frames:
+            if args.max_frames is not None and count >= args.max_frames:
+                break
+            time.sleep(max(0.0, start + t - time.perf_counter()))
+            while asks and asks[0][0] <= t:
+                qt, text = asks.pop(0)
+                printer.questions[pipe.submit_query(text, qt)] = text
+            pipe.submit_frame(frame, t)
+            count += 1
+        for qt, text in asks:
+            printer.questions[pipe.submit_query(text, qt)] = text
+        pipe.wait_idle(timeout=600)
+        stats = pipe.stats()
+        print(f'# dropped {stats["frames_dropped"]} of {stats["frames_received"]} frames',
+              file=sys.stderr)
+    finally:
+        pipe.close()
+    session.flush_queries()  # questions after the last frame (threads are joined now)
+    return count
+
+
+if __name__ == '__main__':
+    sys.exit(main())

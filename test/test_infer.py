@@ -1,0 +1,80 @@
+"""live-infer plays a video / image folder through the session and prints timed responses."""
+
+import cv2
+import numpy as np
+import pytest
+
+from live_ros.infer import EMBEDDED_MODEL_DIR, iter_frames, main, parse_ask, resolve_model_path
+from tiny_models import build_tiny_live_model
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp('infer')
+    model, _ = build_tiny_live_model(root)
+    return str(model.save_pretrained(root / 'model'))
+
+
+def write_clip(path, n=12, fps=6.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps, (40, 24))
+    assert writer.isOpened()
+    for i in range(n):
+        frame = np.full((24, 40, 3), (i * 20) % 250, dtype=np.uint8)
+        writer.write(frame)
+    writer.release()
+    return str(path)
+
+
+def test_resolve_model_path():
+    assert resolve_model_path('some/dir') == 'some/dir'
+    expected = str(EMBEDDED_MODEL_DIR) if (EMBEDDED_MODEL_DIR / 'live_config.json').is_file() \
+        else 'default'
+    assert resolve_model_path(None) == expected
+
+
+def test_parse_ask():
+    assert parse_ask('12.5:What am I doing?') == (12.5, 'What am I doing?')
+    assert parse_ask('3:a: b') == (3.0, 'a: b')
+    for bad in ['What?', 'x:y', '-1:q', '4:']:
+        with pytest.raises(Exception):
+            parse_ask(bad)
+
+
+def test_video_frames_are_resampled_in_stream_time(tmp_path):
+    clip = write_clip(tmp_path / 'clip.avi', n=12, fps=6.0)  # 2 s of video
+    got = list(iter_frames(clip, 2.0))
+    assert [t for t, _ in got] == [0.0, 0.5, 1.0, 1.5]
+    # Stream frame k is the last source frame at or before k / fps: source 0, 3, 6, 9.
+    assert [round(f.mean() / 20) for _, f in got] == [0, 3, 6, 9]
+
+
+def test_live_infer_prints_timestamped_answers(model_dir, tmp_path, capsys):
+    clip = write_clip(tmp_path / 'clip.avi', n=18, fps=6.0)
+    rc = main([clip, '--model', model_dir, '--ask', '1.2:What am I doing?',
+               '--ask', '9:Anything else?', '--max-new-tokens', '3', '--threshold', '0'])
+    assert rc == 0
+    out = capsys.readouterr()
+    lines = out.out.splitlines()
+    user = lines.index('[    1.20s] User: What am I doing?')
+    assert lines[user + 1].startswith('[    1.20s] Assistant:')
+    # A question after the last frame is still answered at the end.
+    assert '[    9.00s] User: Anything else?' in lines
+    assert '6 frames at 2 fps' in out.err
+
+
+def test_live_infer_image_folder_realtime(model_dir, tmp_path, capsys):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f'{i:04d}.png'), np.full((24, 40, 3), i * 30, np.uint8))
+    rc = main([str(folder), '--model', model_dir, '--fps', '8', '--realtime',
+               '--ask', '0.1:Hello?', '--max-new-tokens', '2'])
+    assert rc == 0
+    out = capsys.readouterr()
+    assert '[    0.10s] User: Hello?' in out.out.splitlines()
+    assert 'dropped' in out.err and '4 frames at 8 fps' in out.err
+
+
+def test_missing_video_is_an_error(capsys):
+    assert main(['/nonexistent/video.mp4', '--model', 'x']) == 2
+    assert 'no such video' in capsys.readouterr().err
