@@ -71,13 +71,16 @@ class LiveTrainModule(nn.Module):
             dtype = next(live.connector.parameters()).dtype
             frame_embeds = live.connector(frame_features.to(dtype))
         embeds = live.embed(input_ids, frame_embeds)
-        out = live.lm(inputs_embeds=embeds, attention_mask=attention_mask)
-        result = {'logits': out.logits}
-        if labels is not None:
-            if loss_weights is None:
-                loss_weights = torch.ones_like(labels, dtype=torch.float32)
-            result['loss'] = streaming_loss(out.logits, labels, loss_weights)
-        return result
+        if labels is None:
+            out = live.lm(inputs_embeds=embeds, attention_mask=attention_mask)
+            return {'logits': out.logits}
+        if loss_weights is None:
+            loss_weights = torch.ones_like(labels, dtype=torch.float32)
+        # the LM head only where some sample has a label: LIVE's labels are sparse
+        keep = (labels >= 0).any(0).nonzero().squeeze(1)
+        out = live.lm(inputs_embeds=embeds, attention_mask=attention_mask, logits_to_keep=keep)
+        loss = streaming_loss(out.logits, labels[:, keep], loss_weights[:, keep])
+        return {'loss': loss, 'logits': out.logits}
 
 
 def _trainer_class():
