@@ -66,7 +66,8 @@ def save_tiny_llama(directory, hidden=64, layers=2, max_positions=4096, seed=0):
     return directory
 
 
-def save_tiny_siglip(directory, hidden=32, layers=2, seed=0):
+def save_tiny_siglip(directory, hidden=32, layers=2, seed=0, image_size=TINY_IMAGE,
+                     patch_size=TINY_PATCH):
     """Save a tiny random full SigLIP checkpoint (text + vision, like the real one)."""
     from transformers import SiglipConfig, SiglipModel
     torch.manual_seed(seed)
@@ -76,7 +77,7 @@ def save_tiny_siglip(directory, hidden=32, layers=2, seed=0):
                          eos_token_id=2, pad_token_id=0),
         vision_config=dict(hidden_size=hidden, intermediate_size=2 * hidden,
                            num_hidden_layers=layers, num_attention_heads=2,
-                           image_size=TINY_IMAGE, patch_size=TINY_PATCH))
+                           image_size=image_size, patch_size=patch_size))
     SiglipModel(cfg).save_pretrained(directory)
     return directory
 
