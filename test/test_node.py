@@ -290,4 +290,4 @@ def test_ctrl_c_stops_cleanly(node_model, client):
     camera.publish()
     # SIGINT, as Ctrl-C: rclpy shuts down, the engine threads are joined, exit status 0.
     assert node.stop(timeout=5.0) == 0, node.output()
-    assert 'threads still running' not in node.output()
+    assert 'stopped, no thread left' in node.output(), node.output()

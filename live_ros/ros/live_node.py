@@ -26,6 +26,7 @@ StreamPipeline.submit_frame (encoder thread, bounded FIFO that drops the oldest,
 
 import bisect
 import collections
+import os
 import sys
 import threading
 import time
@@ -188,11 +189,10 @@ class LiveNode(Node):
         self.get_logger().info(f'model loaded in {time.monotonic() - started:.1f} s')
         return pipeline
 
-    def close(self):
-        """Stop the engine's threads (called before the node is destroyed)."""
+    def close(self, timeout=5.0):
+        """Stop the engine's threads before the node goes; False if one did not stop."""
         pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            pipeline.close(timeout=5.0)
+        return pipeline is None or bool(pipeline.close(timeout=timeout))
 
     # ----------------------------------------------------------------------- images --
 
@@ -475,8 +475,8 @@ def _fmt(value):
     return '' if value is None else f'{float(value):.3f}'
 
 
-def main(args=None):
-    """Entry point of ``ros2 run live_ros live_node``; exit status 1 when the model fails."""
+def run(args=None):
+    """Run the node until Ctrl-C or shutdown; return the exit status (1: failed to start)."""
     rclpy.init(args=args)
     node = None
     code = 0
@@ -492,17 +492,35 @@ def main(args=None):
         print(f'live_node: error: {name}{exc}', file=sys.stderr)
         code = 1
     finally:
+        if node is not None and not node.close(timeout=4.0):
+            print('live_node: the engine threads did not stop in time', file=sys.stderr)
+            code = code or 1
+        executor.shutdown(timeout_sec=1.0)
         if node is not None:
-            node.close()
-            executor.remove_node(node)
             node.destroy_node()
-        executor.shutdown(timeout_sec=5.0)
         rclpy.try_shutdown()
+    # Daemon threads of libraries (tqdm's monitor, ...) are not ours and do not block exit.
     left = [t.name for t in threading.enumerate()
             if t is not threading.main_thread() and t.is_alive() and not t.daemon]
     if left:
         print(f'live_node: threads still running at exit: {left}', file=sys.stderr)
+        code = code or 1
+    else:
+        print('live_node: stopped, no thread left', file=sys.stderr)
     return code
+
+
+def main(args=None):
+    """Entry point of ``ros2 run live_ros live_node``; exit status 1 when the model fails.
+
+    Once run() has shut everything down (engine threads joined, node destroyed, rclpy shut
+    down) the process ends at once: with torch and the model loaded, the interpreter's own
+    teardown takes seconds on a small CPU, and Ctrl-C must stop the node within 5 s.
+    """
+    code = run(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == '__main__':
