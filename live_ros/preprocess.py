@@ -5,9 +5,9 @@ VideoLLM-online scales the longest side to 384 (bicubic, the other side kept eve
 size, mean, std and pad colour in LiveConfig.
 """
 
-import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def letterbox(image, size, pad_color=(0, 0, 0)):
@@ -22,7 +22,7 @@ def letterbox(image, size, pad_color=(0, 0, 0)):
         new_h, new_w = max(2, int(round(h * size / w / 2)) * 2), size
     new_h, new_w = min(new_h, size), min(new_w, size)
     if (new_h, new_w) != (h, w):
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC)
+        image = _resize(image, new_w, new_h)
     out = np.empty((size, size, 3), dtype=np.uint8)
     out[:] = np.asarray(pad_color, dtype=np.uint8)
     top, left = (size - new_h) // 2, (size - new_w) // 2
@@ -39,6 +39,18 @@ def preprocess_frames(images, size, mean, std, pad_color=(0, 0, 0)):
     mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return (pixels - mean) / std
+
+
+def _resize(image, width, height):
+    # OpenCV bicubic; torch's antialiased bicubic where OpenCV is not installed.
+    try:
+        import cv2
+    except ImportError:
+        x = torch.from_numpy(np.ascontiguousarray(image[:, :, :3])).permute(2, 0, 1)[None]
+        x = F.interpolate(x.float(), size=(height, width), mode='bicubic', antialias=True,
+                          align_corners=False)
+        return x[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def _to_numpy(image):

@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
-"""Per-frame latency of the LIVE engine on this machine: sequential vs parallel (threaded).
+"""Per-frame latency of the LIVE engine: sequential vs parallel (threaded pipeline).
 
-Builds a small random model (SigLIP-like tower at 224 px / patch 16, 4 x 192; Llama 4 x 256,
-10 frame tokens) in a temp dir and streams random frames through
+Builds a random-weight model in memory (no files, no hub) and streams random 640x360 frames:
   * sequential: encode (vision + connector) then decode (LLM frame step) in one thread;
   * parallel: StreamPipeline (encoder thread, batched -> FIFO -> decoder thread), no drops.
-Two workloads: a silent stream (the assistant never speaks: per-frame cost is one encode plus
-one LLM step of 11 tokens) and a talking stream (it answers at every frame, max 8 tokens).
-Prints numbers only; nothing is asserted.
+Two workloads: 'silent' (the assistant never speaks: per frame one encode plus one LLM step
+of T + 1 tokens) and 'talking' (it answers at every frame, max 8 tokens).
+Sizes: 'small' (SigLIP-like 4 x 192 at 224 px / patch 16; Llama 4 x 256) and '8b' (the real
+shapes of VideoLLM-online-8B-v1+: SigLIP-large-384 + Llama-3-8B, random weights, no LoRA).
+``--check`` first verifies on the device that the cached session gives the logits of one
+full forward pass and that threaded == sequential responses. Prints numbers only.
 
-    .venv/bin/python scripts/latency_engine.py [--frames 60] [--threads 2]
+    .venv/bin/python scripts/latency_engine.py [--frames 40] [--threads 1] [--device cpu]
+    python scripts/latency_engine.py --device cuda --size 8b --check
 """
 
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -24,20 +26,48 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'test')]
 
-from live_ros.model import LiveModel  # noqa: E402
+from live_ros.config import preset  # noqa: E402
+from live_ros.connector import build_connector  # noqa: E402
+from live_ros.model import LiveModel, resolve_device_dtype  # noqa: E402
 from live_ros.streaming.pipeline import StreamPipeline  # noqa: E402
 from live_ros.streaming.session import StreamingSession  # noqa: E402
+from live_ros.vision import FrameTokens  # noqa: E402
 import tiny_models  # noqa: E402
 
+SIZES = {
+    'small': dict(llm=dict(vocab_size=400, hidden_size=256, intermediate_size=512,
+                           num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
+                  vision=dict(hidden_size=192, intermediate_size=384, num_hidden_layers=4,
+                              num_attention_heads=4, image_size=224, patch_size=16)),
+    '8b': dict(llm=dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                        rope_theta=500000.0),
+               vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                           num_attention_heads=16, image_size=384, patch_size=16)),
+}
 
-def build(root):
-    """Save the benchmark backbones and load a LiveModel on CPU float32."""
+
+def build(size, device, dtype):
+    """Build a random LiveModel of the given size directly on the device."""
+    from transformers import LlamaConfig, LlamaForCausalLM, SiglipVisionConfig
+    from transformers import SiglipVisionModel
     tiny_models._quiet_transformers()
-    llm, vision = os.path.join(root, 'llm'), os.path.join(root, 'vision')
-    tiny_models.save_tiny_llama(llm, hidden=256, layers=4)
-    tiny_models.save_tiny_siglip(vision, hidden=192, layers=4, image_size=224, patch_size=16)
-    cfg = tiny_models.tiny_config(root).replace(llm=llm, vision=vision, frame_size=224)
-    return LiveModel.from_config(cfg, device='cpu', dtype=torch.float32)
+    spec = SIZES[size]
+    tok = tiny_models.build_tokenizer()
+    llm_cfg = LlamaConfig(max_position_embeddings=8192, tie_word_embeddings=False,
+                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                          **spec['llm'])
+    llm_cfg._attn_implementation = 'sdpa'
+    vis_cfg = SiglipVisionConfig(**spec['vision'])
+    torch.manual_seed(0)
+    with torch.device(device):
+        llm = LlamaForCausalLM(llm_cfg).to(dtype)
+        tower = SiglipVisionModel(vis_cfg).to(dtype)
+        llm.connector = build_connector(vis_cfg.hidden_size, llm_cfg.hidden_size).to(dtype)
+    llm.eval().requires_grad_(False)
+    tower.eval().requires_grad_(False)
+    cfg = preset('tiny', frame_size=vis_cfg.image_size, use_lora=False)
+    return LiveModel(cfg, tok, llm, FrameTokens(tower, 3, 'pooler'), device, dtype)
 
 
 def silence(model):
@@ -49,6 +79,12 @@ def silence(model):
         last.bias.copy_(silent[0])
 
 
+def sync(model):
+    """Wait for queued GPU work so wall times are real."""
+    if model.device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
 def sequential(model, frames, **session_kw):
     """Encode then decode each frame in one thread; return per-frame ms (enc, dec, total)."""
     session = StreamingSession(model, **session_kw)
@@ -56,13 +92,15 @@ def sequential(model, frames, **session_kw):
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
         embeds = model.encode_images([frame])[0]
+        sync(model)
         t1 = time.perf_counter()
         session.push_frame(embeds, i * 0.5)
+        sync(model)
         t2 = time.perf_counter()
         enc.append(t1 - t0)
         dec.append(t2 - t1)
     enc, dec = np.array(enc[2:]) * 1e3, np.array(dec[2:]) * 1e3  # skip warm-up
-    return enc.mean(), dec.mean(), (enc + dec).mean(), len(session.responses)
+    return enc.mean(), dec.mean(), (enc + dec).mean(), session
 
 
 def parallel(model, frames, **session_kw):
@@ -73,37 +111,72 @@ def parallel(model, frames, **session_kw):
     for i, frame in enumerate(frames):
         pipe.submit_frame(frame, i * 0.5)
     pipe.wait_idle(timeout=600)
+    sync(model)
     elapsed = time.perf_counter() - t0
     stats = pipe.stats()
     pipe.close()
-    return elapsed / len(frames) * 1e3, stats
+    return elapsed / len(frames) * 1e3, stats, session
+
+
+def check(model, frames):
+    """Print cache-vs-full-forward logit error and whether threaded == sequential."""
+    session = StreamingSession(model, max_new_tokens=4, response_threshold=1.01)
+    for i, frame in enumerate(frames[:6]):
+        session.push_frame(frame, i * 0.5)
+    session.ask('What am I doing?', 3.0)
+    session.push_frame(frames[6], 3.0)
+    with torch.no_grad():
+        full = model(torch.tensor([session.fed_ids], device=model.device),
+                     frame_embeds=torch.cat(session.fed_frames)).logits[0, -1].float()
+    err = (full - session.last_logits).abs().max().item()
+    same_argmax = int(full.argmax()) == int(session.last_logits.argmax())
+    print(f'check: {len(session.fed_ids)} cached tokens, max |logit diff| cache vs full '
+          f'forward = {err:.4g} ({model.dtype}), same argmax: {same_argmax}')
+    kw = dict(max_new_tokens=4, response_threshold=0.5)
+    _, _, _, seq = sequential(model, frames[:12], **kw)
+    _, _, par = parallel(model, frames[:12], **kw)
+
+    def summary(s):
+        return [(r.query_id, r.frame_index, r.token_ids) for r in s.responses]
+    print(f'check: threaded == sequential responses: {summary(seq) == summary(par)} '
+          f'({len(seq.responses)} responses)')
 
 
 def main():
     """Run both workloads sequentially and in parallel; print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--frames', type=int, default=60)
+    parser.add_argument('--frames', type=int, default=40)
     parser.add_argument('--threads', type=int, default=None,
-                        help='torch threads (default: all cores)')
+                        help='torch CPU threads (default: all cores)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--size', choices=sorted(SIZES), default='small')
+    parser.add_argument('--check', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(args.threads or os.cpu_count())
+    device, dtype = resolve_device_dtype(args.device)
     rng = np.random.default_rng(0)
     frames = [(rng.random((360, 640, 3)) * 255).astype(np.uint8) for _ in range(args.frames)]
-    with tempfile.TemporaryDirectory() as root:
-        model = build(root)
-        silence(model)
-        print(f'# {torch.get_num_threads()} torch threads, {os.cpu_count()} cores, '
-              f'{args.frames} frames 640x360 -> 224, {model.tokens_per_frame} tokens/frame')
-        workloads = {'silent': dict(max_new_tokens=8),
-                     'talking': dict(max_new_tokens=8, response_threshold=1.01)}
-        for name, kw in workloads.items():
-            enc, dec, total, n = sequential(model, frames, **kw)
-            per_frame, stats = parallel(model, frames, **kw)
-            print(f'{name:8s} sequential: encode {enc:6.1f} ms + decode {dec:6.1f} ms = '
-                  f'{total:6.1f} ms/frame ({1e3 / total:5.1f} fps, {n} responses)')
-            print(f'{name:8s} parallel:   {per_frame:6.1f} ms/frame ({1e3 / per_frame:5.1f} fps, '
-                  f'{stats["encode_batches"]} encode batches, {stats["responses"]} responses, '
-                  f'speed-up x{total / per_frame:.2f})')
+    t0 = time.perf_counter()
+    model = build(args.size, device, dtype)
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'
+    print(f'# {args.size} model on {name} ({dtype}), built in {time.perf_counter() - t0:.1f} s; '
+          f'{torch.get_num_threads()} torch threads, {os.cpu_count()} cores; {args.frames} '
+          f'frames 640x360 -> {model.cfg.frame_size}, {model.tokens_per_frame} tokens/frame')
+    if args.check:
+        check(model, frames)
+    silence(model)
+    workloads = {'silent': dict(max_new_tokens=8),
+                 'talking': dict(max_new_tokens=8, response_threshold=1.01)}
+    for label, kw in workloads.items():
+        enc, dec, total, seq = sequential(model, frames, **kw)
+        per_frame, stats, _ = parallel(model, frames, **kw)
+        print(f'{label:8s} sequential: encode {enc:7.1f} ms + decode {dec:7.1f} ms = '
+              f'{total:7.1f} ms/frame ({1e3 / total:6.1f} fps, {len(seq.responses)} responses)')
+        print(f'{label:8s} parallel:   {per_frame:7.1f} ms/frame ({1e3 / per_frame:6.1f} fps, '
+              f'{stats["encode_batches"]} encode batches, {stats["responses"]} responses, '
+              f'x{total / per_frame:.2f} vs sequential)')
+    if device.type == 'cuda':
+        print(f'# peak GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB')
 
 
 if __name__ == '__main__':
