@@ -280,47 +280,31 @@ def _tokens_per_frame(cache_after, session):
     return statistics.fmean(steps) if steps else float(session.model.tokens_per_frame + 1)
 
 
-def run_pipeline(model, frames, session_kwargs, queue_size=None):
+def run_pipeline(model, frames, session_kwargs, queue_size=8):
     """LIVE end to end through StreamPipeline (encoder thread + LLM thread), if available.
 
-    Frames are submitted as fast as the pipeline accepts them without dropping: the producer
-    waits while the queue is full, so the rate measured is the pipeline's throughput.
+    The pipeline runs without dropping (``drop_frames=False``: submit blocks while its queue
+    is full), so every frame is decoded and the rate measured is its throughput.
     """
     try:
         from live_ros.streaming.pipeline import StreamPipeline
     except ImportError as exc:
         return {'available': False, 'reason': f'{type(exc).__name__}: {exc}'}
-    _, _, _ = _session_classes()
     from live_ros.streaming.session import StreamingSession
     session = StreamingSession(model, **session_kwargs)
-    kwargs = {'queue_size': queue_size} if queue_size else {}
-    pipe = StreamPipeline(model, session, **kwargs)
-    qsize = queue_size or 8
+    pipe = StreamPipeline(model, session, queue_size=queue_size, drop_frames=False)
     try:
         start = time.perf_counter()
         for t, rgb in frames:
-            while True:
-                s = pipe.stats()
-                backlog = s.get('frames_received', 0) - s.get('frames_encoded', 0)
-                if backlog < qsize:
-                    break
-                time.sleep(0.002)
             pipe.submit_frame(rgb, t)
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            s = pipe.stats()
-            done = s.get('frames_decoded', s.get('frames_processed'))
-            if done is None:
-                done = s.get('frames_encoded', 0) if s.get('lag_s', 0) <= 0 else -1
-            if done >= len(frames) - s.get('frames_dropped', 0):
-                break
-            time.sleep(0.01)
+        idle = pipe.wait_idle(timeout=1200)
         wall = time.perf_counter() - start
         stats = pipe.stats()
     finally:
         pipe.close(timeout=10.0)
-    processed = len(frames) - int(stats.get('frames_dropped', 0))
-    return {'available': True, 'wall_s': wall, 'fps': processed / wall if wall else None,
+    decoded = int(stats.get('frames_decoded', 0))
+    return {'available': True, 'completed': bool(idle), 'wall_s': wall,
+            'fps': decoded / wall if wall else None,
             'stats': {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}}
 
 

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Speed of the VideoLLM-online 8B-v1+ shaped model on one GPU, through our streaming engine.
+
+Self-contained for the lent GPU machine (Python 3.12, torch + CUDA, transformers 5.x, no ROS,
+no internet): no weights are downloaded. The model has the exact 8B-v1+ shape with RANDOM
+weights in bfloat16 with SDPA attention, built directly on the GPU:
+
+- LLM: Llama-3-8B shape (32 layers, hidden 4096, MLP 14336, 32 heads / 8 KV heads, vocab
+  128256, 8192 positions, rope theta 500000);
+- vision: SigLIP-large-patch16-384 vision tower shape (24 layers, hidden 1024, MLP 4096, 16
+  heads, 384 px, patch 16), frame tokens = pooler output + 24 x 24 grid pooled to 3 x 3 = 10;
+- connector: Linear(1024, 4096) -> GELU -> Linear(4096, 4096).
+
+LoRA is not applied (merged LoRA costs the same as the base weights). The tokenizer is a small
+byte-level BPE trained here on the template text (ids fit in the 128256 vocabulary); only the
+number of text tokens matters for speed.
+
+What is streamed: a 5-minute, 2 fps stream (600 frames) through live_ros's StreamingSession
+(one continuous KV cache, the engine's context policy). Random weights cannot decide when to
+speak, so the streaming-EOS decision is computed (softmax at every frame, as always) but its
+outcome is replaced by a schedule: the assistant speaks every ``--speak-every`` frames with
+``--response-tokens`` tokens (eos never comes from random weights, so every response runs to
+that length); ``--queries`` questions are asked at even intervals and answered at once
+(time-to-first-token measured from the ask). The vision tower runs once per frame (batch 1,
+as frames arrive) and is timed separately; LIVE's frames-per-second is reported for the LLM
+alone, for encoder + LLM in sequence, and, when the engine has a StreamPipeline, end to end
+with the encoder thread in parallel. The paper's baselines (per-frame and interleaved dialogue,
+see live_ros/bench.py) run on a shorter stream with the same schedule.
+
+Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU smoke test).
+Writes JSON to ``$OUT/gpu_bench_8b.json`` when $OUT is set (else to the current directory).
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+SHAPES = {
+    'llm': dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
+                num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                max_position_embeddings=8192, rope_theta=500000.0, rms_norm_eps=1e-5),
+    'vision': dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                   num_attention_heads=16, image_size=384, patch_size=16),
+}
+TINY = {
+    'llm': dict(vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+                rope_theta=500000.0, rms_norm_eps=1e-5),
+    'vision': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                   num_attention_heads=2, image_size=384, patch_size=16),
+}
+CORPUS = [
+    'A multimodal AI assistant is helping users with some activities. Below is their '
+    'conversation, interleaved with the list of video frames received by the assistant.\n',
+    ']\nUser: What am I doing?\nAssistant: You are cutting a tomato.', '\n[', ']\nUser: ',
+    '\nAssistant:', ',', 'You pick up the knife. Now you open the fridge. What is next?',
+    'hello world, the quick brown fox jumps over the lazy dog. 0123456789 ([{}])!?;:.',
+]
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                  r' ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+')
+
+
+def ensure_cv2():
+    """Let live_ros import without OpenCV (the GPU machine may lack it).
+
+    OpenCV is only used to resize frames; frames here are made at the model's 384 px, so a
+    resize is never needed. A stand-in module that refuses to resize keeps that honest.
+    """
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        shim = types.ModuleType('cv2')
+        shim.INTER_CUBIC = 2
+
+        def resize(*args, **kwargs):
+            raise RuntimeError('OpenCV is not installed; frames must already be 384 px')
+        shim.resize = resize
+        sys.modules['cv2'] = shim
+
+
+def build_tokenizer():
+    """Train a small Llama-3-like byte-level BPE (no files, no hub)."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior='isolated'),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, special_tokens=['<|begin_of_text|>', '<|eot_id|>'],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 50, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<|begin_of_text|>',
+                                   eos_token='<|eot_id|>', pad_token='<|eot_id|>')
+
+
+def build_model(tiny, device):
+    """Build the random 8B-v1+ shaped LiveModel directly on ``device``."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, SiglipVisionConfig
+    from transformers import SiglipVisionModel
+    from transformers.utils import logging
+    logging.set_verbosity_error()
+
+    from live_ros.config import preset
+    from live_ros.connector import build_connector
+    from live_ros.model import LiveModel
+    from live_ros.vision import FrameTokens
+
+    shapes = TINY if tiny else SHAPES
+    dtype = torch.bfloat16 if device.type == 'cuda' else torch.float32
+    tok = build_tokenizer()
+    llm_cfg = LlamaConfig(**shapes['llm'], bos_token_id=tok.bos_token_id,
+                          eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
+                          tie_word_embeddings=False)
+    vis_cfg = SiglipVisionConfig(**shapes['vision'])
+    torch.manual_seed(0)
+    start = time.perf_counter()
+    prev = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            llm = AutoModelForCausalLM.from_config(llm_cfg, dtype=dtype,
+                                                   attn_implementation='sdpa')
+            tower = SiglipVisionModel._from_config(vis_cfg, dtype=dtype,
+                                                   attn_implementation='sdpa')
+            llm.connector = build_connector(vis_cfg.hidden_size, llm_cfg.hidden_size)
+    finally:
+        torch.set_default_dtype(prev)
+    llm.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    tower.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    build_s = time.perf_counter() - start
+    cfg = preset('videollm-online-8b-v1plus', llm='random-llama-3-8b-shape',
+                 vision='random-siglip-large-384-shape', use_lora=False, adapter=None,
+                 dtype=str(dtype).replace('torch.', ''), device=device.type)
+    vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token)
+    model = LiveModel(cfg, tok, llm, vision, device, dtype)
+    params = sum(p.numel() for p in llm.parameters()) + sum(
+        p.numel() for p in tower.parameters())
+    return model, build_s, params
+
+
+def scheduled(cls, speak_every):
+    """Subclass a session so the speak/silent outcome follows a schedule (random weights).
+
+    The decision's softmax is still computed on every frame, so its cost is measured.
+    """
+    class Scheduled(cls):
+        def _decide(self, logits):
+            _, p_interval = super()._decide(logits)
+            speak = speak_every > 0 and (self.frame_index + 1) % speak_every == 0
+            return speak, p_interval
+    Scheduled.__name__ = 'Scheduled' + cls.__name__
+    return Scheduled
+
+
+def make_frames(n, size, seed=0):
+    """Synthetic RGB uint8 frames at the model's size: a moving gradient with noise."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    frames = []
+    for i in range(n):
+        phase = i / 20.0
+        img = np.stack([np.sin(6 * xx + phase), np.cos(4 * yy - phase), xx * yy], -1)
+        img = (img * 100 + 128 + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
+        frames.append(img)
+    return frames
+
+
+def percentile(values, q):
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def sync(device):
+    """Wait for the GPU so wall-clock times are real."""
+    import torch
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+def encode(model, frames, device):
+    """Encode frames one at a time (as they arrive); return embeddings and times."""
+    import torch
+    embeds, times = [], []
+    with torch.no_grad():
+        for f in frames:
+            t0 = time.perf_counter()
+            e = model.encode_images([f])[0]
+            sync(device)
+            times.append(time.perf_counter() - t0)
+            embeds.append(e)
+    return embeds, times
+
+
+def stream(method, model, embeds, fps, args, device, queries):
+    """Stream pre-encoded frames through one method; return its measurements."""
+    import torch
+    from live_ros import bench
+    base = {'live': None, 'per_frame': None, 'interleaved': None}
+    live_cls, per_cls, inter_cls = bench._session_classes()
+    base.update(live=live_cls, per_frame=per_cls, interleaved=inter_cls)
+    first = {}
+
+    def on_token(query_id, partial, t):
+        first.setdefault(query_id, time.perf_counter())
+    cls = scheduled(base[method], args.speak_every)
+    session = cls(model, max_new_tokens=args.response_tokens, on_token=on_token)
+    ask_at = {int(q * len(embeds)) for q in queries}
+    lat, ttft, responses = [], [], 0
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    sync(device)
+    wall = time.perf_counter()
+    for i, e in enumerate(embeds):
+        t = i / fps
+        t0 = time.perf_counter()
+        out = session.push_frame(e, t)
+        sync(device)
+        lat.append(time.perf_counter() - t0)
+        responses += sum(1 for r in out if r.query_id == 0)
+        if i in ask_at:
+            asked = time.perf_counter()
+            qid = session.ask('What am I doing right now?', t)
+            session.take_responses()
+            sync(device)
+            ttft.append(first.get(qid, time.perf_counter()) - asked)
+    wall = time.perf_counter() - wall
+    result = {
+        'method': method, 'frames': len(embeds), 'llm_wall_s': wall,
+        'llm_fps': len(embeds) / wall, 'frame_latency_p50_s': percentile(lat, 50),
+        'frame_latency_p99_s': percentile(lat, 99), 'responses': responses,
+        'query_ttft_s': ttft, 'query_ttft_mean_s': statistics.fmean(ttft) if ttft else None,
+        'cache_tokens_max': session.max_cache_tokens, 'rebuilds': session.rebuilds,
+    }
+    if device.type == 'cuda':
+        result['peak_gpu_memory_gb'] = torch.cuda.max_memory_allocated() / 1024 ** 3
+    return result
+
+
+def pipeline(model, frames, fps, args, device):
+    """LIVE end to end through StreamPipeline (encoder thread parallel to the LLM)."""
+    try:
+        from live_ros.streaming.pipeline import StreamPipeline
+    except ImportError as exc:
+        return {'available': False, 'reason': str(exc)}
+    from live_ros.streaming.session import StreamingSession
+    session = scheduled(StreamingSession, args.speak_every)(
+        model, max_new_tokens=args.response_tokens)
+    pipe = StreamPipeline(model, session, queue_size=8, drop_frames=False)
+    try:
+        t0 = time.perf_counter()
+        for i, f in enumerate(frames):
+            pipe.submit_frame(f, i / fps)
+        pipe.wait_idle(timeout=300)
+        sync(device)
+        wall = time.perf_counter() - t0
+        stats = pipe.stats()
+    finally:
+        pipe.close(timeout=10.0)
+    done = int(stats.get('frames_decoded', session.frame_index + 1))
+    return {'available': True, 'frames': done, 'wall_s': wall, 'fps': done / wall,
+            'stats': {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}}
+
+
+def main(argv=None):
+    """Run the benchmark and print/write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--tiny', action='store_true', help='tiny shapes on CPU (smoke test)')
+    parser.add_argument('--minutes', type=float, default=5.0)
+    parser.add_argument('--fps', type=float, default=2.0)
+    parser.add_argument('--speak-every', type=int, default=8,
+                        help='frames between spontaneous responses (schedule)')
+    parser.add_argument('--response-tokens', type=int, default=16)
+    parser.add_argument('--queries', type=int, default=3)
+    parser.add_argument('--baseline-frames', type=int, default=120,
+                        help='stream length for per-frame / interleaved (0: skip)')
+    parser.add_argument('--pipeline-frames', type=int, default=240,
+                        help='frames for the end-to-end StreamPipeline run (0: skip)')
+    args = parser.parse_args(argv)
+    t_start = time.perf_counter()
+    ensure_cv2()
+    import torch
+    device = torch.device('cuda' if torch.cuda.is_available() and not args.tiny else 'cpu')
+    if args.tiny:
+        args.minutes = min(args.minutes, 0.25)
+        args.baseline_frames = min(args.baseline_frames, 10)
+        args.pipeline_frames = min(args.pipeline_frames, 10)
+        args.response_tokens = min(args.response_tokens, 4)
+    info = {
+        'device': torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu',
+        'torch': torch.__version__, 'cuda': torch.version.cuda,
+        'python': sys.version.split()[0], 'shape': 'tiny' if args.tiny else '8b-v1plus',
+        'args': vars(args),
+    }
+    import transformers
+    info['transformers'] = transformers.__version__
+    model, build_s, params = build_model(args.tiny, device)
+    info.update(build_s=build_s, parameters=params, tokens_per_frame=model.tokens_per_frame,
+                dtype=str(model.dtype))
+    size = model.cfg.frame_size
+    n = int(round(args.minutes * 60 * args.fps))
+    frames = make_frames(n, size)
+    queries = [(k + 1) / (args.queries + 1) for k in range(args.queries)]
+    with torch.no_grad():
+        encode(model, frames[:4], device)  # warm-up (CUDA kernels, allocator)
+    embeds, enc_times = encode(model, frames, device)
+    info['encoder'] = {'frames': n, 'mean_s': statistics.fmean(enc_times),
+                       'p50_s': percentile(enc_times, 50), 'p99_s': percentile(enc_times, 99),
+                       'fps': 1 / statistics.fmean(enc_times)}
+    stream('live', model, embeds[:8], args.fps, args, device, [])  # warm-up
+    live = stream('live', model, embeds, args.fps, args, device, queries)
+    enc_mean = info['encoder']['mean_s']
+    live['fps_encoder_then_llm'] = 1 / (enc_mean + live['llm_wall_s'] / n)
+    info['live'] = live
+    print(json.dumps({'live': live}, indent=1), flush=True)
+    if args.baseline_frames:
+        for method in ('per_frame', 'interleaved'):
+            m = args.baseline_frames
+            r = stream(method, model, embeds[:m], args.fps, args, device, [0.5])
+            r['fps_encoder_then_llm'] = 1 / (enc_mean + r['llm_wall_s'] / m)
+            info[method] = r
+            print(json.dumps({method: r}, indent=1), flush=True)
+        short = stream('live', model, embeds[:args.baseline_frames], args.fps, args, device,
+                       [0.5])
+        short['fps_encoder_then_llm'] = 1 / (enc_mean + short['llm_wall_s'] / len(
+            embeds[:args.baseline_frames]))
+        info['live_same_length_as_baselines'] = short
+    if args.pipeline_frames:
+        info['live_pipeline'] = pipeline(model, frames[:args.pipeline_frames], args.fps, args,
+                                         device)
+    info['total_s'] = time.perf_counter() - t_start
+    out_dir = os.environ.get('OUT') or '.'
+    path = os.path.join(out_dir, 'gpu_bench_8b.json')
+    with open(path, 'w') as f:
+        json.dump(info, f, indent=1, default=str)
+    summary = {k: info[k] for k in ('device', 'shape', 'build_s', 'total_s')}
+    summary['live_fps_llm'] = live['llm_fps']
+    summary['live_fps_encoder_then_llm'] = live['fps_encoder_then_llm']
+    summary['live_ttft_mean_s'] = live['query_ttft_mean_s']
+    summary['live_frame_p50_p99_s'] = [live['frame_latency_p50_s'], live['frame_latency_p99_s']]
+    summary['peak_gpu_memory_gb'] = live.get('peak_gpu_memory_gb')
+    for method in ('per_frame', 'interleaved', 'live_same_length_as_baselines'):
+        if method in info:
+            summary[f'{method}_fps_llm'] = info[method]['llm_fps']
+    if info.get('live_pipeline', {}).get('available'):
+        summary['live_pipeline_fps'] = info['live_pipeline']['fps']
+    print('SUMMARY ' + json.dumps(summary), flush=True)
+    print(f'wrote {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
