@@ -291,3 +291,41 @@ def test_ctrl_c_stops_cleanly(node_model, client):
     # SIGINT, as Ctrl-C: rclpy shuts down, the engine threads are joined, exit status 0.
     assert node.stop(timeout=5.0) == 0, node.output()
     assert 'stopped, no thread left' in node.output(), node.output()
+
+
+def test_ask_command_prints_the_answer(node_model, client):
+    responses = client.subscribe(Response, 'response', RESPONSE_QOS)
+    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    with start_node(node_model, 'max_new_tokens:=4', 'diagnostics_period:=0.2') as node:
+        camera = Camera(client)
+        camera.wait_for_node()
+        camera.publish_received(diagnostics)
+        with start_executable('ask', ['--stream', 'What am I doing?']) as ask:
+            assert ask.wait(timeout=60.0) == 0, ask.output()
+        answer = client.spin_until(lambda: next((r for r in responses if r.query_id), None),
+                                   what='the answer on the response topic')
+        assert ask.lines[-1] == answer.text, ask.output()
+        with start_executable('ask', ['   ']) as refused:
+            assert refused.wait(timeout=60.0) == 1
+        assert 'refused: empty query' in refused.output()
+        assert node.proc.poll() is None
+
+
+def test_video_publisher_feeds_the_node_at_the_model_rate(node_model, client):
+    images = client.subscribe(Image, 'image', qos_profile_sensor_data)
+    responses = client.subscribe(Response, 'response', RESPONSE_QOS)
+    with start_node(node_model, 'response_threshold:=1.0', 'max_new_tokens:=2') as node:
+        publisher = ['--ros-args', '-p', 'source:=synthetic:5', '-p', 'fps:=10.0',
+                     '-p', 'count:=30', '-p', 'max_size:=64', '-p', 'wait_for_subscribers:=2']
+        with start_executable('video_publisher', publisher) as video:
+            client.spin_until(lambda: video.proc.poll() is not None, timeout=60.0,
+                              what='video_publisher to publish its 30 frames')
+            assert video.wait() == 0, video.output()
+        client.spin_until(lambda: len(responses) >= 6, what='6 responses from 30 frames')
+        client.spin_for(0.5)
+        assert node.proc.poll() is None
+    sent = [stamp_ns(msg) for msg in images]
+    spoken = [stamp_ns(msg) for msg in responses]
+    assert len(sent) == 30
+    # 10 Hz camera, 2 fps model: every fifth frame, chosen by header stamp
+    assert spoken == sent[::5]
