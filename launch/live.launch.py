@@ -5,9 +5,10 @@
     ros2 launch live_ros live.launch.py model:=/models/my_live device:=cuda log_level:=debug
 
 Arguments: namespace, params_file (default: this package's config/live.yaml), image_topic
-(remapped onto the node's ``image`` input), model, device, log_level, and video_source /
-video_fps / video_loop: when video_source is set (a file, camera:<index>, synthetic:<seed>)
-video_publisher starts too and publishes on image_topic.
+(remapped onto the node's ``image`` input; <image_topic>/compressed onto ``image/compressed``
+for compressed: true), model, device, log_level, and video_source / video_fps / video_loop:
+when video_source is set (a file, camera:<index>, synthetic:<seed>) video_publisher starts
+too and publishes on image_topic.
 """
 
 from launch import LaunchDescription
@@ -75,7 +76,8 @@ def generate_launch_description():
                 'device': ParameterValue(device, value_type=str),
             },
         ],
-        remappings=[('image', image_topic)],
+        # image_transport naming: the compressed stream of <topic> is <topic>/compressed.
+        remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed'])],
         ros_arguments=['--log-level', log_level],
     )
 

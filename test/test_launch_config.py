@@ -127,13 +127,18 @@ def test_params_file_default_is_the_installed_config(launch):
 
 
 def test_image_topic_remap_namespace_and_log_level(launch):
+    remaps = {}
     for executable in ('live_node', 'video_publisher'):
         node = launch.nodes[executable]
         assert launch.configuration(node['namespace']) == 'namespace'
-        (source, target), = node['remappings']
-        assert source == 'image' and launch.configuration(target) == 'image_topic'
+        remaps[executable] = dict(node['remappings'])
+        assert launch.configuration(remaps[executable].pop('image')) == 'image_topic'
         flag, level = node['ros_arguments']
         assert flag == '--log-level' and launch.configuration(level) == 'log_level'
+    # live_node's compressed input follows image_topic (image_transport: <topic>/compressed)
+    base, suffix = remaps['live_node'].pop('image/compressed')
+    assert launch.configuration(base) == 'image_topic' and suffix == '/compressed'
+    assert remaps == {'live_node': {}, 'video_publisher': {}}
     assert launch.arguments['image_topic']['default_value'] == 'image'
     assert launch.arguments['log_level']['default_value'] == 'info'
 
