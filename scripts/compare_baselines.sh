@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The paper's learning-method ablation (Table 1a) on this machine: LIVE vs per-frame vs
+# interleaved dialogue, same small model, data, steps and seeds; scored by live-eval on held-out
+# synthetic validation seeds (teacher-forced metrics + a free-running check).
+# Usage: bash scripts/compare_baselines.sh [N_EVAL_DIALOGUES] [N_FREE_RUN]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+N_EVAL=${1:-12}
+N_FREE=${2:-4}
+OUT=runs/compare
+mkdir -p "$OUT"
+if [ ! -f "$OUT/smollm2-4l/config.json" ]; then
+  "$PY" - <<'PYEOF'
+from live_ros.backbones import resolve
+from transformers import AutoModelForCausalLM, AutoTokenizer
+src = str(resolve('smollm2-135m-instruct'))
+lm = AutoModelForCausalLM.from_pretrained(src)
+lm.model.layers = lm.model.layers[:4]
+lm.config.num_hidden_layers = 4
+lm.config.layer_types = None
+lm.save_pretrained('runs/compare/smollm2-4l')
+AutoTokenizer.from_pretrained(src).save_pretrained('runs/compare/smollm2-4l')
+PYEOF
+fi
+for fmt in live per_frame interleaved; do
+  if [ ! -f "$OUT/$fmt/final/live_config.json" ]; then
+    "$PY" -m live_ros.train --config "config/train/compare_$fmt.yaml" 2>&1 \
+      | tr '\r' '\n' | grep -v 'it/s]$' > "$OUT/train_$fmt.log"
+  fi
+  "$PY" -m live_ros.evaluate --model "$OUT/$fmt/final" --format "$fmt" \
+    --data "synthetic:val:$N_EVAL:16" --free-run "$N_FREE" \
+    --feature-cache runs/feature_cache/default --out "$OUT/eval_$fmt" \
+    > "$OUT/eval_$fmt.log" 2>&1
+done
+"$PY" - <<'PYEOF'
+import json
+rows = []
+for fmt in ('live', 'per_frame', 'interleaved'):
+    r = json.load(open(f'runs/compare/eval_{fmt}/eval.json'))
+    tf, fr = r['teacher_forced'], r.get('free_run', {})
+    f = (lambda v, p=False: '-' if v is None else (f'{100 * v:.1f}%' if p else f'{v:.2f}'))
+    rows.append(f"| {fmt} | {f(tf['lm_ppl'])} | {f(tf['time_diff'])} | {f(tf['fluency'], 1)} | "
+                f"{f(tf['lm_correctness'], 1)} | {f(fr.get('response_time_error_s'))} | "
+                f"{f(fr.get('recall'), 1)} | {f(fr.get('unprompted_per_min'))} |")
+head = ('| method | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | free-run time err (s) | '
+        'free-run recall | unprompted / min |\n|---|---|---|---|---|---|---|---|')
+table = head + '\n' + '\n'.join(rows)
+open('runs/compare/table.md', 'w').write(table + '\n')
+print(table)
+PYEOF
