@@ -6,7 +6,8 @@ import pytest
 
 from live_ros.data.converters import (clean_narration, coin_accuracy, coin_benchmark,
                                       coin_dialogues, ego4d_narration_streams,
-                                      goalstep_dialogues, levenshtein, main, match_category)
+                                      goalstep_dialogues, levenshtein, main, match_category,
+                                      rewrite)
 from live_ros.data.format import load_dialogues
 
 EGO4D = {'videos': {'vid1': {'narration_pass_1': {'narrations': [
@@ -115,3 +116,14 @@ def test_cli_writes_the_format(tmp_path):
     main(['coin', str(src), str(out), '--video-root', str(tmp_path)])
     ds = load_dialogues(str(out))
     assert len(ds) == 2 and ds[0].video.startswith(str(tmp_path))
+
+
+def test_rewrite_with_a_local_lm_keeps_the_timing(tmp_path):
+    tiny_models = pytest.importorskip('tiny_models')
+    llm_dir = tiny_models.save_tiny_llama(str(tmp_path / 'lm'))
+    ds = goalstep_dialogues(GOALSTEP, seed=1)
+    before = [(t.role, t.time) for t in ds[0].turns]
+    out = rewrite(ds, llm_dir, max_new_tokens=6)
+    after = [(t.role, t.time) for t in out[0].turns]
+    assert after == before
+    assert all(t.text and '\n' not in t.text for t in out[0].turns)
