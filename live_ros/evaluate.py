@@ -234,7 +234,7 @@ def plot_timeline(runs, path, title=''):
     ax.set_yticklabels([os.path.basename(r['video']) for r in reversed(runs)])
     ax.set_xlabel('stream time (s)')
     ax.set_title(title or 'predicted vs true responses')
-    ax.legend(loc='upper right', fontsize=8)
+    ax.legend(loc='upper left', bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
