@@ -1,0 +1,54 @@
+"""The newcomer demo in its short form: real live_node + video_publisher over DDS.
+
+Asserts what a newcomer must see: responses printed with their stream time as the model
+speaks on its own, the question asked through the ``ask`` service and its answer, and the
+closing summary. It runs the embedded default model when it is trained and its backbones are
+built; otherwise a tiny random model stands in (the plumbing is the same, the words are not).
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ros_helpers = pytest.importorskip('ros_helpers')
+pytest.importorskip('rclpy')
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = REPO / 'live_ros' / 'models' / 'default'
+
+
+def _default_model_usable():
+    from live_ros import backbones
+    return (DEFAULT_MODEL / 'live_config.json').is_file() and all(
+        backbones.is_built(n) for n in ('smollm2-135m-instruct', 'dinov2-small'))
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory):
+    """Use the embedded default model, or a tiny random one when it is not available."""
+    if _default_model_usable():
+        return str(DEFAULT_MODEL)
+    tiny_models = pytest.importorskip('tiny_models')
+    root = tmp_path_factory.mktemp('demo')
+    model, _ = tiny_models.build_tiny_live_model(root)
+    return model.save_pretrained(str(root / 'model'))
+
+
+def test_short_demo_prints_responses_and_answer(model_dir, tmp_path):
+    """Run ``python -m live_ros.demo --short`` and read what it printed."""
+    ros_helpers.require_install()
+    env = ros_helpers.ros_env()
+    env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')])
+    args = ['-m', 'live_ros.demo', '--short', '--model', model_dir,
+            '--log-dir', str(tmp_path / 'logs'), '--domain-id', env['ROS_DOMAIN_ID']]
+    with ros_helpers.start_python(args, env=env, cwd=str(REPO), name='demo') as demo:
+        code = demo.wait(timeout=600)
+        out = demo.output()
+    assert code == 0, out
+    spoken = re.findall(r'^\[\s*([\d.]+) s\] assistant: (.+)$', out, re.M)
+    assert spoken, out
+    assert re.search(r'^\[\s*[\d.]+ s\] user asks: .+$', out, re.M), out
+    assert re.search(r'^\[\s*[\d.]+ s\] answer \(our question\): .+$', out, re.M), out
+    assert '[demo] summary' in out and 'frames/s' in out, out
