@@ -118,6 +118,10 @@ class LiveNode(Node):
         self._dropped_seen = 0
         self._last_error = ''
 
+        # Publishers first: the engine's threads may answer as soon as they run.
+        self.response_pub = self.create_publisher(Response, 'response', RESPONSE_QOS)
+        self.partial_pub = self.create_publisher(Response, 'response_partial', RESPONSE_QOS)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.session = None
         self.pipeline = self._load_pipeline()
 
@@ -126,10 +130,6 @@ class LiveNode(Node):
         self.image_group = MutuallyExclusiveCallbackGroup()
         self.request_group = ReentrantCallbackGroup()
         self.timer_group = MutuallyExclusiveCallbackGroup()
-
-        self.response_pub = self.create_publisher(Response, 'response', RESPONSE_QOS)
-        self.partial_pub = self.create_publisher(Response, 'response_partial', RESPONSE_QOS)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         image_qos = QoSProfile(
             history=qos_profile_sensor_data.history, depth=qos_profile_sensor_data.depth,
@@ -268,9 +268,6 @@ class LiveNode(Node):
 
     def _on_engine_response(self, response):
         """Publish a finished response; runs on the engine's decoder thread, not the executor."""
-        if not getattr(response, 'final', True):
-            self._on_engine_token(response.query_id, response.text, response.stream_time)
-            return
         self._count('responses')
         self._publish(self.response_pub, response.text, response.stream_time,
                       response.query_id, partial=False)
