@@ -73,7 +73,8 @@ def released(tmp_path_factory):
                                            vision_hidden)
     cfg = preset('videollm-online-8b-v1plus', llm=llm_dir, vision=vision_dir,
                  adapter=str(root / 'videollm-online-8b-v1plus'), frame_size=TINY_IMAGE)
-    model = LiveModel.from_config(cfg)
+    # CPU float32 so values compare exactly (the preset itself picks CUDA bf16 when present).
+    model = LiveModel.from_config(cfg, device='cpu', dtype=torch.float32)
     return model, tensors, llm_cfg
 
 
