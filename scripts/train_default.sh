@@ -14,6 +14,10 @@ PY="${LIVE_ROS_PYTHON:-$ROOT/.venv/bin/python}"
 OUT_DIR="${LIVE_ROS_DEFAULT_OUT:-$ROOT/live_ros/models/default}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export TOKENIZERS_PARALLELISM=false
+# Torch threads. On a quiet machine use all cores; on a busy shared one 1 thread is several
+# times faster (measured here: OpenMP threads spin-waiting against other jobs tripled the CPU
+# time per step), e.g. LIVE_ROS_TRAIN_THREADS=1 bash scripts/train_default.sh.
+export OMP_NUM_THREADS="${LIVE_ROS_TRAIN_THREADS:-$(nproc)}"
 mkdir -p runs/default
 
 "$PY" -m live_ros.backbones --ensure
