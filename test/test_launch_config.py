@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from live_ros.ros.parameters import PARAMETERS
+from live_ros.ros.parameters import PARAMETERS, VIDEO_PUBLISHER_PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / 'launch' / 'live.launch.py'
@@ -151,11 +151,10 @@ def test_video_publisher_only_with_a_source(launch):
     assert expression[0] == 'PythonExpression'
     assert 'video_source' in [launch.configuration(part) for part in expression[1][0]]
     assert launch.arguments['video_source']['default_value'] == ''
-    publisher_source = (ROOT / 'live_ros' / 'ros' / 'video_publisher.py').read_text()
-    declared = {
-        call.args[0].value for call in ast.walk(ast.parse(publisher_source))
-        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-        and call.func.attr == 'declare_parameter'}
+    declared = {param.name: param for param in VIDEO_PUBLISHER_PARAMETERS}
     params, = node['parameters']
-    assert set(params) <= declared
+    assert set(params) <= set(declared)
+    for key in ('fps', 'loop'):
+        default = launch.arguments[launch.configuration(params[key])]['default_value']
+        assert type(yaml.safe_load(default)) is type(declared[key].default), key
     assert launch.configuration(params['source']) == 'video_source'

@@ -92,8 +92,12 @@ def test_synthetic_world_frames_are_exact(client):
     ('/nonexistent/clip.mp4', 'cannot open video file'),
     ('camera:97', 'cannot open camera device'),
     ('synthetic:x', 'bad synthetic seed'),
+    ('synthetic:1 -p reliability:=sometimes', 'reliability must be one of'),
+    ('synthetic:1 -p fps:=-2.0', 'out of range'),
 ])
 def test_bad_source_exits_non_zero_with_reason(ros_install, source, reason):
-    with start_executable('video_publisher', ['--ros-args', '-p', f'source:={source}']) as pub:
+    source, *more = source.split(' ')
+    args = ['--ros-args', '-p', f'source:={source}', *more]
+    with start_executable('video_publisher', args) as pub:
         assert pub.wait() == 1
     assert reason in pub.output()

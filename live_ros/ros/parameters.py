@@ -1,8 +1,8 @@
-"""The parameters of live_node: one table for the node, config/live.yaml and the launch file.
+"""The parameters of live_node and video_publisher, one table each.
 
 Each entry gives the default, the description shown by ``ros2 param describe``, whether the
-value may change at runtime, and the allowed range. The node declares exactly this table;
-test_launch_config checks that config/live.yaml and launch/live.launch.py agree with it.
+value may change at runtime, and the allowed range. The nodes declare exactly these tables;
+test_launch_config checks that config/live.yaml and launch/live.launch.py agree with them.
 """
 
 from dataclasses import dataclass
@@ -96,3 +96,26 @@ PARAMETERS = (
 )
 
 BY_NAME = {param.name: param for param in PARAMETERS}
+
+VIDEO_PUBLISHER_PARAMETERS = (
+    Param('source', '', 'Video file, camera:<index> or synthetic:<seed>.'),
+    Param('fps', 0.0,
+          'Publishing rate in Hz; 0 = the source own rate (file fps, camera 30, else 10).',
+          min_value=0.0, max_value=240.0),
+    Param('frame_id', 'camera', 'header.frame_id of every image.', read_only=False),
+    Param('loop', False, 'Start the file or episode again at its end instead of exiting.',
+          read_only=False),
+    Param('count', 0, 'Stop after this many frames (0 = no limit).', read_only=False,
+          min_value=0, max_value=2 ** 31 - 1),
+    Param('max_size', 0,
+          'Scale frames down so the longest side is at most this (0 = as read).',
+          min_value=0, max_value=8192),
+    Param('reliability', 'best_effort', 'best_effort (sensor data QoS) or reliable.',
+          choices=IMAGE_RELIABILITIES),
+    Param('compressed', False,
+          'Also publish JPEG sensor_msgs/CompressedImage on image/compressed.'),
+    Param('wait_for_subscribers', 0,
+          'Hold the first frame until this many subscribers are matched (0 = start now), so '
+          'a consumer started alongside sees the video from its first frame.',
+          min_value=0, max_value=1000),
+)

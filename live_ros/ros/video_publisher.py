@@ -18,7 +18,6 @@ import sys
 
 import numpy as np
 import rclpy
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -27,6 +26,7 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 
 from live_ros.ros.image_conversion import rgb_to_image
+from live_ros.ros.parameters import VIDEO_PUBLISHER_PARAMETERS
 
 DEFAULT_CAMERA_FPS = 30.0
 DEFAULT_FPS = 10.0
@@ -118,44 +118,16 @@ def open_source(source, size=0):
     return OpenCvSource(source, is_camera=False)
 
 
-def _descriptor(description, read_only=False, float_range=None, int_range=None):
-    descriptor = ParameterDescriptor(description=description, read_only=read_only)
-    if float_range is not None:
-        descriptor.floating_point_range = [
-            FloatingPointRange(from_value=float_range[0], to_value=float_range[1], step=0.0)]
-    if int_range is not None:
-        descriptor.integer_range = [
-            IntegerRange(from_value=int_range[0], to_value=int_range[1], step=1)]
-    return descriptor
-
-
 class VideoPublisher(Node):
     """Publish a source's frames on ``image`` (and ``image/compressed`` when asked)."""
 
     def __init__(self, source_override=None):
         super().__init__('video_publisher')
-        self.declare_parameter('source', '', _descriptor(
-            'Video file, camera:<index> or synthetic:<seed>.', read_only=True))
-        self.declare_parameter('fps', 0.0, _descriptor(
-            'Publishing rate in Hz; 0 = the source own rate (file fps, camera 30, else 10).',
-            read_only=True, float_range=(0.0, 240.0)))
-        self.declare_parameter('frame_id', 'camera', _descriptor(
-            'header.frame_id of every image.'))
-        self.declare_parameter('loop', False, _descriptor(
-            'Start the file or episode again at its end instead of exiting.'))
-        self.declare_parameter('count', 0, _descriptor(
-            'Stop after this many frames (0 = no limit).', int_range=(0, 2 ** 31 - 1)))
-        self.declare_parameter('max_size', 0, _descriptor(
-            'Scale frames down so the longest side is at most this (0 = as read).',
-            read_only=True, int_range=(0, 8192)))
-        self.declare_parameter('reliability', 'best_effort', _descriptor(
-            'best_effort (sensor data QoS) or reliable.', read_only=True))
-        self.declare_parameter('compressed', False, _descriptor(
-            'Also publish JPEG sensor_msgs/CompressedImage on image/compressed.', read_only=True))
-        self.declare_parameter('wait_for_subscribers', 0, _descriptor(
-            'Hold the first frame until this many subscribers are matched (0 = start now), '
-            'so a consumer started alongside sees the video from its first frame.',
-            read_only=True, int_range=(0, 1000)))
+        for param in VIDEO_PUBLISHER_PARAMETERS:
+            self.declare_parameter(param.name, param.default, param.descriptor())
+            reason = param.check(self.get_parameter(param.name).value)
+            if reason:
+                raise SourceError(reason)
 
         source = source_override or self.get_parameter('source').value
         self.max_size = self.get_parameter('max_size').value
@@ -170,15 +142,11 @@ class VideoPublisher(Node):
         self.frames_published = 0
         self.done = False
 
-        reliability = self.get_parameter('reliability').value
-        self.reliable = reliability == 'reliable'
-        if reliability == 'reliable':
+        self.reliable = self.get_parameter('reliability').value == 'reliable'
+        if self.reliable:
             qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
-        elif reliability == 'best_effort':
-            qos = qos_profile_sensor_data
         else:
-            raise SourceError(f"reliability must be 'best_effort' or 'reliable', "
-                              f'not {reliability!r}')
+            qos = qos_profile_sensor_data
         self.publisher = self.create_publisher(Image, 'image', qos)
         self.compressed_publisher = None
         if self.get_parameter('compressed').value:
@@ -270,8 +238,9 @@ def main(args=None):
             rclpy.spin_once(node, timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except SourceError as exc:
-        print(f'video_publisher: {exc}', file=sys.stderr)
+    except Exception as exc:  # a bad source or parameter: say why, exit 1
+        name = '' if isinstance(exc, SourceError) else f'{type(exc).__name__}: '
+        print(f'video_publisher: {name}{exc}', file=sys.stderr)
         code = 1
     finally:
         if node is not None:
