@@ -120,6 +120,13 @@ colcon_build() {
 
 t0=$(date +%s)
 check_tools
+# One set-up at a time per checkout: two colcon builds in one build/ corrupt each other.
+mkdir -p "$ROOT/build"
+exec 9> "$ROOT/build/.live_ros_setup.lock"
+if ! flock -n 9; then
+  log 'another set-up of this checkout is running: waiting for it'
+  flock 9
+fi
 create_venv
 install_requirements
 fix_ros_wheel_cmake_paths
