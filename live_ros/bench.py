@@ -447,7 +447,8 @@ def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
     """Run the whole benchmark on one loaded model; return the result dict."""
     import torch
     fps = float(model.cfg.fps)
-    frames = synthetic_frames(seconds, fps=fps, seed=seed, size=max(64, model.cfg.frame_size))
+    # Rendered at the world's own 224 px, like the training streams; preprocess resizes.
+    frames = synthetic_frames(seconds, fps=fps, seed=seed)
     question_time = seconds / 3.0 if question_time is None else question_time
     session_kwargs = {}
     if context_budget:
