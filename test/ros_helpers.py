@@ -9,6 +9,8 @@ API (import with `from ros_helpers import ...`; test/ is on sys.path under pytes
     REPO_ROOT, INSTALL_PREFIX, INSTALL_SITE_PACKAGES, INSTALL_LIB_DIR, VENV_PREFIX
     DEFAULT_TIMEOUT                      seconds (20) for discovery / message waits
     run_domain_id() -> int               this run's ROS_DOMAIN_ID (1..101)
+    pick_domain_id() -> int              a domain id no process on this machine uses now
+    domain_in_use(domain_id) -> bool     (scripts/test.sh does the same check in bash)
     require_install()                    raise with a clear message if the colcon build is missing
     ros_env(domain_id=None, extra=None)  env dict for a child: the venv, the colcon overlay
                                          (PYTHONPATH, LD_LIBRARY_PATH, AMENT_PREFIX_PATH),
@@ -49,12 +51,48 @@ VENV_PREFIX = Path(sys.prefix)
 DEFAULT_TIMEOUT = 20.0
 
 
+def _ports_in_use():
+    """Ports held here by DDS: UDP sockets, and Fast DDS shared-memory port files."""
+    ports = set()
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 1:
+                ports.add(int(fields[1].rsplit(':', 1)[1], 16))
+    for path in Path('/dev/shm').glob('fast*_port*'):
+        match = re.search(r'_port(\d+)', path.name)
+        if match:
+            ports.add(int(match.group(1)))
+    return ports
+
+
+def domain_in_use(domain_id, ports=None):
+    """Tell whether a process here already uses this domain (Fast DDS ports 7410+250*d...)."""
+    low = 7410 + 250 * domain_id
+    return any(low <= port < low + 240 for port in (_ports_in_use() if ports is None else ports))
+
+
+def pick_domain_id(seed=None):
+    """Choose a domain id in 1..101 that nothing on this machine uses right now."""
+    start = (os.getpid() if seed is None else seed) % 101
+    ports = _ports_in_use()
+    for i in range(101):
+        domain_id = (start + i) % 101 + 1
+        if not domain_in_use(domain_id, ports):
+            return domain_id
+    return start + 1
+
+
 def run_domain_id():
-    """Return this run's ROS_DOMAIN_ID; conftest sets one when pytest runs without test.sh."""
+    """Return this run's ROS_DOMAIN_ID; conftest picks one when pytest runs without test.sh."""
     value = os.environ.get('ROS_DOMAIN_ID', '')
     if value.isdigit():
         return int(value)
-    return os.getpid() % 101 + 1
+    return pick_domain_id()
 
 
 def require_install():

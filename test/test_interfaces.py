@@ -10,7 +10,8 @@ import json
 import os
 import socket
 
-from ros_helpers import DEFAULT_TIMEOUT, ros_env, run_domain_id, start_python
+from ros_helpers import DEFAULT_TIMEOUT, domain_in_use, pick_domain_id, ros_env, run_domain_id
+from ros_helpers import start_python
 
 FRAME_STAMP = (1700000000, 123456789)
 
@@ -175,3 +176,12 @@ def test_ros_processes_follow_the_network_rule(ros_install):
     if os.environ.get('LIVE_ROS_NETNS') == '1':
         # scripts/test.sh promised a loopback-only namespace: nothing else to send on.
         assert [name for _, name in socket.if_nameindex()] == ['lo']
+
+
+def test_domain_ids_in_use_on_this_machine_are_skipped():
+    # Hold the first unicast port of a free domain, as a Fast DDS participant of it would.
+    free = pick_domain_id(seed=40)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(('127.0.0.1', 7410 + 250 * free))
+        assert domain_in_use(free)
+        assert pick_domain_id(seed=free - 1) != free
