@@ -16,45 +16,12 @@ cd "$ROOT"
 
 bash "$ROOT/scripts/setup.sh"
 
-# True when some process on this machine already uses ROS domain $1: Fast DDS participants
-# of domain d hold ports 7410+250d .. 7649+250d, as UDP sockets and as shared-memory files in
-# /dev/shm (those are shared even across network namespaces, so they matter here too).
-domain_in_use() {
-  local lo=$((7410 + 250 * $1)) hi=$((7650 + 250 * $1)) f port
-  for f in /dev/shm/fastdds_port* /dev/shm/fastrtps_port*; do
-    [ -e "$f" ] || continue
-    port=${f##*_port}
-    port=${port%%_*}
-    if [[ $port =~ ^[0-9]+$ ]] && ((port >= lo && port < hi)); then
-      return 0
-    fi
-  done
-  if command -v ss > /dev/null 2>&1; then
-    while read -r port; do
-      if [[ $port =~ ^[0-9]+$ ]] && ((port >= lo && port < hi)); then
-        return 0
-      fi
-    done < <(ss -Hlun 2>/dev/null | awk '{print $4}' | sed 's/.*://')
-  fi
-  return 1
-}
-
-# A domain id for this run only: 1..101 (the range Fast DDS maps to valid ports everywhere),
-# starting from one derived from this PID and skipping domains already in use here.
-pick_domain_id() {
-  local start=$(( $$ % 101 )) i d
-  for ((i = 0; i < 101; i++)); do
-    d=$(( (start + i) % 101 + 1 ))
-    if ! domain_in_use "$d"; then
-      echo "$d"
-      return
-    fi
-  done
-  echo $((start + 1))
-}
-
-ROS_DOMAIN_ID=${LIVE_ROS_TEST_DOMAIN_ID:-$(pick_domain_id)}
-export ROS_DOMAIN_ID
+# This run's own domain id: env.sh picks one that nothing on this machine uses right now
+# (a ROS_DOMAIN_ID of the caller's shell is not reused); LIVE_ROS_TEST_DOMAIN_ID forces one.
+unset ROS_DOMAIN_ID
+if [ -n "${LIVE_ROS_TEST_DOMAIN_ID:-}" ]; then
+  export ROS_DOMAIN_ID=$LIVE_ROS_TEST_DOMAIN_ID
+fi
 # shellcheck disable=SC1091
 source "$ROOT/scripts/env.sh"
 
