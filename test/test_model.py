@@ -1,6 +1,7 @@
 """LiveModel on tiny random backbones: frame tokens, <v> trick, preprocessing, save/load."""
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -114,3 +115,44 @@ def test_connector_and_lora_get_gradients_vision_does_not(tmp_path):
     assert model.connector[0].weight.grad is not None
     assert any(p.grad is not None for n, p in model.lm.named_parameters() if 'lora_A' in n)
     assert all(p.grad is None for p in model.vision.parameters())
+
+
+def test_config_json_round_trip(tmp_path):
+    from live_ros.config import LiveConfig, preset
+    cfg = preset('videollm-online-8b-v1plus', context_budget=4096)
+    cfg.save(tmp_path)
+    loaded = LiveConfig.load(str(tmp_path))
+    assert loaded == cfg and loaded.lora.r == 128
+
+
+@pytest.mark.parametrize('llm_kind,vision_kind,global_token', [
+    ('qwen2', 'clip', 'cls'), ('mistral', 'dinov2', 'pooler'), ('llama', 'dinov2', 'none')])
+def test_other_backbone_families_load_and_stream(tmp_path, llm_kind, vision_kind,
+                                                 global_token):
+    from live_ros.config import preset
+    from live_ros.model import LiveModel
+    from live_ros.streaming.session import StreamingSession
+    from tiny_models import save_tiny_llm, save_tiny_vision
+    llm = save_tiny_llm(str(tmp_path / llm_kind), llm_kind)
+    vision = save_tiny_vision(str(tmp_path / vision_kind), vision_kind)
+    cfg = preset('tiny', llm=llm, vision=vision, global_token=global_token,
+                 image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])
+    model = LiveModel.from_config(cfg)
+    assert model.tokens_per_frame == cfg.tokens_per_frame
+    pixels = torch.randn(1, 3, TINY_IMAGE, TINY_IMAGE)
+    out = model.vision.tower(pixel_values=pixels)
+    grid = out.last_hidden_state[:, 1:]  # CLIP and DINOv2 put CLS first
+    pooled = F.adaptive_avg_pool2d(grid.reshape(1, 4, 4, -1).permute(0, 3, 1, 2), 3)
+    pooled = pooled.flatten(2).transpose(1, 2)
+    tokens = model.vision(pixels)
+    torch.testing.assert_close(tokens[:, -9:], pooled)
+    if global_token == 'cls':
+        torch.testing.assert_close(tokens[:, 0], out.last_hidden_state[:, 0])
+    elif global_token == 'pooler':
+        torch.testing.assert_close(tokens[:, 0], out.pooler_output)
+    lora_names = [n for n, _ in model.lm.named_modules() if n.endswith('q_proj.lora_A')]
+    assert len(lora_names) == 2  # LoRA found the attention projections of this family too
+    session = StreamingSession(model, max_new_tokens=2, response_threshold=1.01)
+    frame = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    (response,) = session.push_frame(frame, 0.0)
+    assert response.frame_index == 0 and session.cache_tokens == len(session.fed_ids)

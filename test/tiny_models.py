@@ -66,6 +66,46 @@ def save_tiny_llama(directory, hidden=64, layers=2, max_positions=4096, seed=0):
     return directory
 
 
+def save_tiny_llm(directory, kind='llama', hidden=64, layers=2, seed=0):
+    """Save a tiny random causal LM of another family ('qwen2', 'mistral', 'llama')."""
+    import transformers
+    if kind == 'llama':
+        return save_tiny_llama(directory, hidden=hidden, layers=layers, seed=seed)
+    tok = build_tokenizer(directory)
+    cls = {'qwen2': ('Qwen2Config', 'Qwen2ForCausalLM'),
+           'mistral': ('MistralConfig', 'MistralForCausalLM')}[kind]
+    torch.manual_seed(seed)
+    cfg = getattr(transformers, cls[0])(
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+        max_position_embeddings=4096, tie_word_embeddings=False,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    getattr(transformers, cls[1])(cfg).save_pretrained(directory)
+    return directory
+
+
+def save_tiny_vision(directory, kind='siglip', hidden=32, layers=2, seed=0):
+    """Save a tiny random vision tower: 'siglip', 'clip' (full two-tower) or 'dinov2'."""
+    import transformers
+    if kind == 'siglip':
+        return save_tiny_siglip(directory, hidden=hidden, layers=layers, seed=seed)
+    torch.manual_seed(seed)
+    vision = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                  num_attention_heads=2, image_size=TINY_IMAGE, patch_size=TINY_PATCH)
+    if kind == 'clip':
+        text = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=1,
+                    num_attention_heads=2, vocab_size=64)
+        model = transformers.CLIPModel(transformers.CLIPConfig(
+            text_config=text, vision_config=vision, projection_dim=hidden))
+    elif kind == 'dinov2':
+        vision.pop('intermediate_size')
+        model = transformers.Dinov2Model(transformers.Dinov2Config(mlp_ratio=2, **vision))
+    else:
+        raise ValueError(kind)
+    model.save_pretrained(directory)
+    return directory
+
+
 def save_tiny_siglip(directory, hidden=32, layers=2, seed=0, image_size=TINY_IMAGE,
                      patch_size=TINY_PATCH):
     """Save a tiny random full SigLIP checkpoint (text + vision, like the real one)."""
