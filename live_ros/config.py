@@ -38,7 +38,8 @@ class LiveConfig:
 
     llm: str = ''
     vision: str = ''
-    # 'auto' reads the tower's model_type; 'siglip', 'clip', 'dinov2' are known layouts.
+    # Informational ('siglip', 'clip', 'dinov2', 'auto'): the tower's own config decides how it
+    # loads and where its patch grid is (the last (H/p)*(W/p) hidden states).
     vision_kind: str = 'auto'
     # Global frame token: 'pooler' (pooler_output when the tower has one, else CLS),
     # 'cls' (first hidden state), or 'none'.

@@ -10,6 +10,7 @@ time t is inserted after the last frame at or before t and answered at once.
 import inspect
 import itertools
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,7 +83,7 @@ class StreamingSession:
         self.last_logits = None
         self.fed_ids = []  # ids in the cache (since the last rebuild)
         self.fed_frames = []  # frame embeddings in the cache (since the last rebuild)
-        self.responses = []
+        self.responses = deque(maxlen=10000)  # recent ones; an always-on stream runs for hours
         self._outbox = []
         self.max_cache_tokens = 0
 
