@@ -49,6 +49,7 @@ class StreamPipeline:
         self._session_lock = threading.Lock()
         self._stats_lock = threading.Lock()
         self._query_ids = itertools.count(1)
+        self._query_submitted = {}
         self._generation = 0
         self._closed = False
         self._current_submit = None
@@ -90,6 +91,7 @@ class StreamPipeline:
     def submit_query(self, text, stamp):
         """Queue a question at stream time ``stamp``; return its query id."""
         query_id = next(self._query_ids)
+        self._query_submitted[query_id] = time.perf_counter()
         self._queries.put((text, float(stamp), query_id, self._generation))
         self._bump('queries_received')
         return query_id
@@ -104,6 +106,7 @@ class StreamPipeline:
                 self._raw_cond.notify_all()
             discarded += _drain(self._encoded)
             _drain(self._queries)
+            self._query_submitted.clear()
             with self._stats_lock:
                 self._stats['frames_discarded'] += discarded
             self.session.reset()
@@ -219,8 +222,11 @@ class StreamPipeline:
 
     # -- helpers ---------------------------------------------------------------------------
     def _deliver(self, response):
-        if self._current_submit is not None and response.query_id == 0:
-            response.latency_s = time.perf_counter() - self._current_submit
+        submitted = self._query_submitted.pop(response.query_id, None)
+        if response.query_id == 0:
+            submitted = self._current_submit
+        if submitted is not None:
+            response.latency_s = time.perf_counter() - submitted
         with self._stats_lock:
             self._stats['responses'] += 1
             self._stats['last_latency_s'] = response.latency_s
