@@ -189,6 +189,15 @@ class Camera:
         self.sent.append(stamp)
         return stamp
 
+    def publish_used(self, diagnostics, msg=None):
+        """Publish a frame, then wait until the model has used it (one frame at a time)."""
+        used = int((diagnostics_of(diagnostics) or {}).get('frames_used', 0))
+        stamp = self.publish(msg=msg)
+        self.client.spin_until(
+            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_used', 0)) > used,
+            what=f'live_node to use frame {len(self.sent)}')
+        return stamp
+
     def publish_received(self, diagnostics, msg=None):
         """Publish, then wait until /diagnostics counts it received (no queue overflow)."""
         stamp = self.publish(msg=msg)
@@ -245,10 +254,7 @@ def test_ask_query_topic_and_reset(node_model, client):
         camera = Camera(client)
         camera.wait_for_node()
         for _ in range(3):
-            camera.publish()
-        client.spin_until(
-            lambda: (diagnostics_of(diagnostics) or {}).get('frames_used') == '3',
-            what='3 frames used by the model')
+            camera.publish_used(diagnostics)
         assert not responses, 'the steered model must stay silent at the default threshold'
 
         reply = client.call(Ask, 'ask', Ask.Request(query='What am I doing?'))

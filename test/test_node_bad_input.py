@@ -50,20 +50,18 @@ def test_bad_images_and_queries_are_refused_and_the_node_keeps_answering(node_mo
         camera = Camera(client)
         camera.wait_for_node()
         bad = _bad_images(camera.rgb)
-        camera.publish_received(diagnostics)
+        camera.publish_used(diagnostics)
         for _ in range(3):  # every kind three times, each at a due stamp
             for msg in bad.values():
                 camera.publish_received(diagnostics, msg=msg)
-        camera.publish_received(diagnostics)
-        camera.publish_received(diagnostics)
+        camera.publish_used(diagnostics)
+        camera.publish_used(diagnostics)
         camera.next_ns -= 2 * 500_000_000  # stamp older than the newest frame: stale
         camera.publish_received(diagnostics)
         client.spin_until(
             lambda: (diagnostics_of(diagnostics) or {}).get('frames_bad') == '12',
             what='12 bad frames counted')
-        client.spin_until(
-            lambda: diagnostics_of(diagnostics).get('frames_used') == '3',
-            what='the 3 good frames used')
+        assert diagnostics_of(diagnostics)['frames_used'] == '3'
         values = diagnostics_of(diagnostics)
         assert values['frames_stale'] == '1'
         assert values['frames_received'] == str(len(camera.sent))
@@ -99,9 +97,11 @@ def test_undecodable_compressed_images(node_model, client):
         ok, jpeg = cv2.imencode('.jpg', camera.rgb)
         assert ok
         good = CompressedImage(format='jpeg', data=jpeg.tobytes())
-        for msg in (good, CompressedImage(format='jpeg', data=b'\xff\xd8 broken'), good,
-                    CompressedImage(format='jpeg')):
-            camera.publish_received(diagnostics, msg=msg)
+        camera.publish_used(diagnostics, msg=good)
+        broken = CompressedImage(format='jpeg', data=b'\xff\xd8 not really a jpeg')
+        camera.publish_received(diagnostics, msg=broken)
+        camera.publish_used(diagnostics, msg=good)
+        camera.publish_received(diagnostics, msg=CompressedImage(format='jpeg'))
         client.spin_until(
             lambda: (diagnostics_of(diagnostics) or {}).get('frames_bad') == '2'
             and diagnostics_of(diagnostics).get('frames_used') == '2',
@@ -140,11 +140,12 @@ def test_engine_errors_are_reported_and_the_stream_goes_on(node_model, client, t
             and diagnostics_of(diagnostics), what='the engine error on /diagnostics')
         assert first['_level'] == DiagnosticStatus.ERROR
         assert first['last_error']
-        for _ in range(2):
-            camera.publish()
         # each new frame reaches the engine again: its threads survived the errors
-        client.spin_until(
-            lambda: int(diagnostics_of(diagnostics)['errors']) >= 3, what='3 engine errors')
+        for errors in (2, 3):
+            camera.publish()
+            client.spin_until(
+                lambda: int(diagnostics_of(diagnostics)['errors']) >= errors,
+                what=f'{errors} engine errors')
         result = client.call(Trigger, 'reset', Trigger.Request())
         assert result.success, result.message
         assert node.proc.poll() is None

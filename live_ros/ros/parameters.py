@@ -77,8 +77,9 @@ PARAMETERS = (
           'reliable.', choices=IMAGE_RELIABILITIES),
     Param('compressed', False,
           'Subscribe to sensor_msgs/CompressedImage on image/compressed instead of image.'),
-    Param('queue_size', 2,
-          'Frames waiting for the model; when full the oldest is dropped (newest wins).',
+    Param('queue_size', 1,
+          'Frames waiting for the model at each engine stage; when full the oldest is dropped '
+          '(newest wins). 1 keeps the model closest to the camera when it falls behind.',
           min_value=1, max_value=64),
     Param('context_budget', 0,
           'Token budget of the KV cache before it is rebuilt (0 = the model default).',
