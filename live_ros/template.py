@@ -87,13 +87,20 @@ class StreamTemplate:
         return cls(tokenizer, frame_id, interval_id, tokens_per_frame, system_prompt)
 
     def tokenize(self, text):
-        """Tokenize one template text run (no special tokens added)."""
+        """Tokenize one template text run.
+
+        Special tokens are never added, nor parsed from the text: a user typing '<v>' or an
+        eos string gets plain text, not a frame slot or an end of turn (bos, eos and frame
+        tokens only come from the template as ids).
+        """
         if not text:
             return []
-        return list(self.tokenizer(text, add_special_tokens=False)['input_ids'])
+        enc = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)
+        return list(enc['input_ids'])
 
     def _tokenize_with_offsets(self, text):
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                             split_special_tokens=True)
         return list(enc['input_ids']), [tuple(o) for o in enc['offset_mapping']]
 
     @property

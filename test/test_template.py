@@ -121,3 +121,16 @@ def test_interval_token_must_be_single_token():
     tok = build_tokenizer()
     with pytest.raises(ValueError):
         StreamTemplate.from_tokenizer(tok, '<v>', 'xyzzy-not-a-token', 10)
+
+
+def test_special_token_strings_in_user_text_stay_text(template):
+    tok = template.tokenizer
+    enc = template.encoder()
+    enc.system('hi')
+    enc.frame()
+    enc.user('what is <v> and ' + tok.eos_token + '?')
+    enc.assistant_prefix()
+    ids = enc.take()
+    assert ids.count(template.frame_token_id) == template.tokens_per_frame
+    assert template.eos_token_id not in ids
+    assert tok.decode(ids).endswith(']\nUser: what is <v> and ' + tok.eos_token + '?\nAssistant:')
