@@ -5,6 +5,7 @@ id; the ``query`` topic; ``reset`` clears the KV cache; Ctrl-C stops the node cl
 """
 
 import collections
+import ctypes
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import rclpy
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
-from ros_helpers import DEFAULT_TIMEOUT, start_executable, wait_for
+from ros_helpers import DEFAULT_TIMEOUT, INSTALL_LIB_DIR, start_executable, wait_for
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
@@ -25,6 +26,22 @@ from live_ros.msg import Response
 from live_ros.ros.image_conversion import rgb_to_image
 from live_ros.ros.live_node import RESPONSE_QOS
 from live_ros.srv import Ask
+
+
+def _load_interface_libraries():
+    """Load live_ros's generated typesupport libraries into this process by path.
+
+    rclpy finds them by name through LD_LIBRARY_PATH, which `source install/setup.bash`
+    (scripts/test.sh) sets; a plain `python -m pytest` has not, and the test process talks
+    live_ros/Response itself. Libraries already loaded are found by name.
+    """
+    libraries = sorted(INSTALL_LIB_DIR.glob('liblive_ros__*.so'),
+                       key=lambda path: ('generator' not in path.name, path.name))
+    for library in libraries:
+        ctypes.CDLL(str(library), mode=ctypes.RTLD_GLOBAL)
+
+
+_load_interface_libraries()
 
 
 class RosClient:
