@@ -20,8 +20,9 @@ Interfaces (names relative to the node's namespace):
 * publishes ``/diagnostics`` (diagnostic_msgs/DiagnosticArray) every ``diagnostics_period``.
 
 Data path: image callback -> FrameSampler (model rate by header stamp) -> conversion to RGB ->
-StreamPipeline.submit_frame (encoder thread, bounded FIFO that drops the oldest, decoder thread)
--> on_response -> publisher. The node only translates messages, parameters and threads.
+StreamPipeline.submit_frame (encoder thread -> bounded queues, the oldest waiting frame dropped
+-> decoder thread) -> on_response -> publisher. The node only translates messages, parameters
+and threads.
 """
 
 import bisect
@@ -409,14 +410,8 @@ class LiveNode(Node):
             counts = dict(self._counts)
             last_error = self._last_error
             newest = self._newest_stamp_ns
-        errors = stats.get('errors', 0)
-        engine_errors = errors if isinstance(errors, int) else len(errors or ())
-        if stats.get('last_error'):
-            last_error = str(stats['last_error'])
-        elif isinstance(errors, (list, tuple)) and errors:
-            last_error = str(errors[-1])
-        elif engine_errors and not last_error:
-            last_error = f'{engine_errors} error(s) inside the engine; see the node log'
+        engine_errors = int(stats.get('errors', 0))
+        last_error = stats.get('last_error') or last_error
         errors_total = engine_errors + counts.get('node_errors', 0)
         status = DiagnosticStatus(
             name=f'{self.get_fully_qualified_name()}: stream',
