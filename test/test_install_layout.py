@@ -128,3 +128,32 @@ def test_package_xml_is_valid_and_versions_agree():
     init_py = (REPO_ROOT / 'live_ros' / '__init__.py').read_text()
     assert f"version='{package.version}'" in setup_py
     assert f"__version__ = '{package.version}'" in init_py
+
+
+# Test-runner plugins that some machines add to every environment; nothing of ours uses them.
+NOT_OURS = {'coverage', 'pytest-cov', 'pytest-repeat', 'pytest-rerunfailures'}
+
+
+def test_every_installed_package_is_pinned():
+    # A package installed by hand makes tests pass (or skip) here and fail on a fresh machine.
+    import importlib.metadata
+    import re
+
+    def norm(name):
+        return re.sub(r'[-_.]+', '-', name).lower()
+
+    pins = {}
+    for line in (REPO_ROOT / 'requirements' / 'constraints.txt').read_text().splitlines():
+        if line.strip() and not line.startswith('#'):
+            name, version = line.split('==')
+            pins[norm(name)] = version.strip()
+    unpinned = []
+    for dist in importlib.metadata.distributions():
+        name = norm(dist.metadata['Name'])
+        if str(getattr(dist, '_path', '')).endswith('.egg-info'):
+            continue  # metadata of the ROS packages inside the ros-* wheels
+        if name in {'pip', 'setuptools', 'live-ros-core'} | NOT_OURS:
+            continue
+        if pins.get(name) != dist.version.split('+')[0]:
+            unpinned.append(f'{name}=={dist.version} (pinned: {pins.get(name)})')
+    assert not unpinned, 'add to requirements/*.txt and constraints.txt: ' + ', '.join(unpinned)
