@@ -1,6 +1,7 @@
 """StreamPipeline: threaded == sequential, bounded lag with counted drops, reset, close."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -77,6 +78,30 @@ def test_slow_decoder_keeps_lag_bounded_and_counts_drops(model):
     times = [r.stream_time for r in got]
     assert times == sorted(times) and len(times) == stats['frames_decoded']
     assert times[-1] == 59 * 0.5  # the newest frames are the ones kept
+
+
+@pytest.mark.parametrize('max_age', [None, 1.0])
+def test_stale_encoded_frames_are_skipped_for_newer_ones(model, max_age):
+    # Frames bounded is not seconds bounded: behind long answers, old encoded frames give way.
+    session = StreamingSession(model, max_new_tokens=25, response_threshold=1.01)
+    got = []
+    pipe = StreamPipeline(model, session, queue_size=3, batch_size=2, on_response=got.append,
+                          max_frame_age_s=max_age)
+    try:
+        for i, frame in enumerate(frames(40, seed=2)):
+            pipe.submit_frame(frame, i * 0.5)
+            time.sleep(0.02)  # a camera paces its frames; decoding a response takes longer
+        assert pipe.wait_idle(300)
+        stats = pipe.stats()
+    finally:
+        assert pipe.close()
+    assert stats['frames_decoded'] + stats['frames_dropped'] == 40
+    assert got[-1].stream_time == 39 * 0.5
+    if max_age is None:
+        assert stats['frames_stale'] == 0
+    else:
+        assert stats['frames_stale'] > 0
+        assert stats['frames_stale'] <= stats['frames_dropped']
 
 
 def test_reset_clears_and_pipeline_keeps_working(model):

@@ -7,8 +7,12 @@ Drop policy: when decoding falls behind, the encoded FIFO fills, the encoder wai
 unencoded buffer fills; a new frame then evicts the **oldest unencoded frame** (counted in
 ``frames_dropped``). So at most ``2 * queue_size + batch_size`` frames are ever waiting and the
 lag stays bounded however slow the decoder is; the newest frames are the ones kept, which is
-what a live assistant should look at. With ``drop_frames=False`` submit_frame blocks instead
-(offline runs that must see every frame).
+what a live assistant should look at. Bounding frames is not bounding seconds: a frame that
+waits behind a long answer is old by the time it is decoded. So the decoder also skips an
+encoded frame that is more than ``max_frame_age_s`` of stream time behind the newest frame
+received, as long as a newer encoded frame is waiting (counted in ``frames_dropped`` and
+``frames_stale``); the newest frame is always decoded. With ``drop_frames=False``
+submit_frame blocks instead and nothing is skipped (offline runs that must see every frame).
 
 Queries are handed to the session in the decoder thread, which orders them with frames by
 timestamp (a query at t is answered after the last frame at or before t). If no frame newer
@@ -32,13 +36,14 @@ class StreamPipeline:
     """Threaded streaming engine around a StreamingSession."""
 
     def __init__(self, model, session=None, queue_size=8, on_response=None, on_token=None,
-                 batch_size=4, drop_frames=True, idle_answer_s=1.0):
+                 batch_size=4, drop_frames=True, idle_answer_s=1.0, max_frame_age_s=2.0):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
         self.batch_size = max(1, int(batch_size))
         self.drop_frames = drop_frames
         self.idle_answer_s = idle_answer_s
+        self.max_frame_age_s = max_frame_age_s
         self.on_response = on_response
         self.session.on_response = self._deliver
         self.session.on_token = on_token
@@ -54,7 +59,8 @@ class StreamPipeline:
         self._closed = False
         self._current_submit = None
         self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
-                           frames_decoded=0, queries_received=0, responses=0, lag_s=0.0,
+                           frames_decoded=0, frames_stale=0, queries_received=0,
+                           responses=0, lag_s=0.0,
                            frames_discarded=0, stream_lag_s=0.0, max_backlog=0,
                            last_latency_s=None,
                            encode_batches=0, errors=0, last_error=None)
@@ -194,7 +200,11 @@ class StreamPipeline:
                 self._last_activity = time.monotonic()
                 embeds, stamp, submitted, gen = item
                 try:
-                    if gen == self._generation:
+                    if gen == self._generation and self._stale(stamp):
+                        with self._stats_lock:
+                            self._stats['frames_dropped'] += 1
+                            self._stats['frames_stale'] += 1
+                    elif gen == self._generation:
                         self._current_submit = submitted
                         self._guard('decode', self.session.push_frame, embeds, stamp)
                         self._last_decoded_stamp = stamp
@@ -258,6 +268,12 @@ class StreamPipeline:
             s = self._stats
             return (s['frames_received'] - s['frames_dropped'] - s['frames_decoded']
                     - s['frames_discarded'])
+
+    def _stale(self, stamp):
+        # Too far behind the camera, and a newer encoded frame is waiting to take its place.
+        return (self.drop_frames and self.max_frame_age_s is not None
+                and self._newest_stamp is not None and not self._encoded.empty()
+                and self._newest_stamp - stamp > self.max_frame_age_s)
 
     def _idle(self):
         # Nothing is coming: no frame submitted or decoded lately and nothing queued.
