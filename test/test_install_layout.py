@@ -152,7 +152,7 @@ def test_every_installed_package_is_pinned():
         name = norm(dist.metadata['Name'])
         if str(getattr(dist, '_path', '')).endswith('.egg-info'):
             continue  # metadata of the ROS packages inside the ros-* wheels
-        if name in {'pip', 'setuptools', 'live-ros-core'} | NOT_OURS:
+        if name in {'pip', 'live-ros-core'} | NOT_OURS:
             continue
         if pins.get(name) != dist.version.split('+')[0]:
             unpinned.append(f'{name}=={dist.version} (pinned: {pins.get(name)})')
