@@ -270,12 +270,12 @@ def print_table(report, file=None):
     file = file or sys.stdout
     tf = report.get('teacher_forced')
     if tf:
-        print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | dialogues |',
-              file=file)
-        print('|---|---|---|---|---|---|', file=file)
+        print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | decision AUC '
+              '| dialogues |', file=file)
+        print('|---|---|---|---|---|---|---|', file=file)
         print(f"| {report['format']} | {_fmt(tf['lm_ppl'])} | {_fmt(tf['time_diff'])} | "
               f"{_fmt(tf['fluency'], True)} | {_fmt(tf['lm_correctness'], True)} | "
-              f"{tf['dialogues']} |", file=file)
+              f"{_fmt(tf.get('decision_auc'))} | {tf['dialogues']} |", file=file)
     fr = report.get('free_run')
     if fr:
         print('\nfree-running: ' + ', '.join(
@@ -318,7 +318,7 @@ def main(argv=None):
     if dialogues:
         per = teacher_forced(model, dialogues, fmt, a.threshold, a.max_frames, a.feature_cache)
         report['teacher_forced'] = summarize(per)
-        report['per_dialogue'] = per
+        report['per_dialogue'] = [{k: v for k, v in r.items() if k != 'decisions'} for r in per]
     if a.free_run and dialogues:
         summary, runs = free_run(model, dialogues[:a.free_run], fmt, a.free_threshold,
                                  a.match_window, a.max_frames)

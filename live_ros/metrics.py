@@ -21,6 +21,10 @@ turn of a dialogue, then averaged over the dialogue's turns and over dialogues:
   else (decisions + correct response tokens) / total. Turns without decisions have no
   Fluency (as in the reference).
 
+Also reported, threshold-free: decision AUC, the probability that a frame where the assistant
+should speak gets a lower P(silent token) than a frame where it should stay silent (ties count
+half) over all frame decisions of the turns: 0.5 is chance, 1 a perfect ranking.
+
 Decision rule (the streaming session's): p = softmax at the decision position; the frame is
 silent iff p[silent token] >= threshold and argmax(p) is the silent token, i.e. with
 threshold 0 (the reference's evaluation default) plain argmax, with threshold θ > 0 the
@@ -85,6 +89,28 @@ def turn_metrics(logits, labels, turn, silent_token, threshold=0.0, late=None):
     return out
 
 
+def decision_scores(logits, example):
+    """Return (P(silent token), should speak) at every frame decision of the example's turns."""
+    pairs = [(p, speak) for t in example.turns for p, _, speak in t.decisions]
+    if not pairs:
+        return []
+    pos = torch.tensor([p for p, _ in pairs], dtype=torch.long)
+    probs = logits[pos].float().softmax(-1)[:, example.decision_token].tolist()
+    return [(q, s) for q, (_, s) in zip(probs, pairs)]
+
+
+def decision_auc(scores):
+    """Threshold-free ranking quality of speak decisions (None without both kinds)."""
+    speak = [q for q, s in scores if s]
+    silent = [q for q, s in scores if not s]
+    if not speak or not silent:
+        return None
+    silent_t = torch.tensor(silent)
+    wins = sum(float((silent_t > q).sum()) + 0.5 * float((silent_t == q).sum())
+               for q in speak)
+    return wins / (len(speak) * len(silent))
+
+
 def dialogue_metrics(logits, example, threshold=0.0, fps=2.0, late=None):
     """Per-dialogue means of the four metrics (None where the dialogue has no such turn)."""
     labels = torch.tensor(example.labels, dtype=torch.long)
@@ -97,6 +123,7 @@ def dialogue_metrics(logits, example, threshold=0.0, fps=2.0, late=None):
     out['time_diff'] = None if out['frame_diff'] is None else out.pop('frame_diff') / fps
     out.pop('frame_diff', None)
     out['turns'] = len(example.turns)
+    out['decisions'] = decision_scores(logits, example)
     return out
 
 
@@ -106,5 +133,6 @@ def summarize(results):
     for key in ('lm_ppl', 'time_diff', 'fluency', 'lm_correctness'):
         vals = [r[key] for r in results if r.get(key) is not None]
         out[key] = sum(vals) / len(vals) if vals else None
+    out['decision_auc'] = decision_auc([x for r in results for x in r.get('decisions', [])])
     out['dialogues'] = len(results)
     return out

@@ -7,7 +7,8 @@ import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.format import Dialogue, Turn
-from live_ros.metrics import dialogue_metrics, speaks, summarize, turn_metrics
+from live_ros.metrics import (decision_auc, dialogue_metrics, speaks, summarize,
+                              turn_metrics)
 from live_ros.template import StreamTemplate
 
 tiny_models = pytest.importorskip('tiny_models')
@@ -97,3 +98,14 @@ def test_dialogue_and_summary(example):
     s = summarize([r, early])
     assert s['time_diff'] == 0.25 and s['dialogues'] == 2
     assert s['fluency'] == pytest.approx((1 + 1 / 7) / 2)
+
+
+def test_decision_auc(example):
+    ex = example
+    good = dialogue_metrics(_logits(ex), ex)
+    assert good['decisions'] == [(pytest.approx(good['decisions'][0][0]), False),
+                                 (pytest.approx(good['decisions'][1][0]), True)]
+    assert summarize([good])['decision_auc'] == 1.0
+    assert decision_auc([(0.9, True), (0.1, False)]) == 0.0
+    assert decision_auc([(0.5, True), (0.5, False), (0.7, False)]) == 0.75
+    assert decision_auc([(0.5, False)]) is None
