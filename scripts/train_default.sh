@@ -37,7 +37,7 @@ import sys
 final, out = sys.argv[1], sys.argv[2]
 cfg = json.load(open(os.path.join(final, 'live_config.json')))
 os.makedirs(out, exist_ok=True)
-for name in ('adapter', 'connector.safetensors'):
+for name in ('adapter', 'connector.safetensors', 'train_config.yaml'):
     target = os.path.join(out, name)
     if os.path.isdir(target):
         shutil.rmtree(target)
@@ -52,6 +52,7 @@ for rel in (cfg.get('adapter'), cfg.get('connector_weights')):
                         ignore=shutil.ignore_patterns('README.md'))
     else:
         shutil.copy2(src, os.path.join(out, rel))
+shutil.copy2(os.path.join(final, 'train_config.yaml'), os.path.join(out, 'train_config.yaml'))
 if cfg.get('adapter'):
     acfg_path = os.path.join(out, cfg['adapter'], 'adapter_config.json')
     acfg = json.load(open(acfg_path))
