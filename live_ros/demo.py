@@ -8,11 +8,12 @@
 
 as separate processes talking over DDS on this machine only (ROS_AUTOMATIC_DISCOVERY_RANGE=
 LOCALHOST, its own ROS_DOMAIN_ID; scripts/demo.sh adds a loopback-only network namespace when
-it may). The driver is itself a small ROS node: it prints every response with its stream time
-as the model speaks on its own, asks a question through the ``ask`` service at about 20 s of
-stream time and prints the answer, and after about a minute stops everything and prints a
-summary (frames, responses, frames per second, lag). ``--forever`` runs until Ctrl-C;
-``--short`` is the quick form the test uses.
+it may). The driver is itself a small ROS node: at the first frame it asks the model (through
+the ``ask`` service) to narrate, as in the training dialogues; it prints every response with
+its stream time as the model speaks on its own, asks a question at about 20 s of stream time
+and prints the answer, and after about a minute stops everything and prints a summary
+(frames, responses, frames per second, lag). ``--forever`` runs until Ctrl-C; ``--short`` is
+the quick form the test uses.
 """
 
 import argparse
@@ -26,6 +27,7 @@ from pathlib import Path
 
 DEFAULT_SOURCE = 'synthetic:200007'  # a held-out (test split) seed of the synthetic world
 DEFAULT_QUESTION = 'How many shapes are there?'
+DEFAULT_INSTRUCTION = 'Narrate what happens in real time.'
 LOG_DIR = Path('runs') / 'demo'
 
 
@@ -118,7 +120,7 @@ class Child:
 class DemoClient:
     """The demo's own ROS node: prints responses, asks the question, reads diagnostics."""
 
-    def __init__(self, question, ask_at, out=print):
+    def __init__(self, question, ask_at, out=print, instruction=None):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import qos_profile_sensor_data
@@ -132,6 +134,9 @@ class DemoClient:
         self.node = rclpy.create_node('live_demo')
         self.out = out
         self.question, self.ask_at = question, ask_at
+        self.instruction = instruction
+        self._instruction_future = None
+        self.instruction_id = None
         self.first_stamp = self.last_stamp = None
         self.first_wall = None
         self.frames_seen = 0
@@ -171,8 +176,10 @@ class DemoClient:
             self.out(f'[{msg.stream_time:6.1f} s] assistant: {msg.text}')
         else:
             self.answers.append((msg.query_id, msg.stream_time, msg.text, delay))
-            mine = ' (our question)' if msg.query_id == self.query_id else ''
-            self.out(f'[{msg.stream_time:6.1f} s] answer{mine}: {msg.text}')
+            if msg.query_id == self.query_id:
+                self.out(f'[{msg.stream_time:6.1f} s] answer (our question): {msg.text}')
+            else:
+                self.out(f'[{msg.stream_time:6.1f} s] reply: {msg.text}')
 
     def on_diagnostics(self, msg):
         """Keep the node's latest stream statistics for the summary."""
@@ -181,13 +188,21 @@ class DemoClient:
                 self.diagnostics = {kv.key: kv.value for kv in status.values}
 
     def maybe_ask(self):
-        """Ask once the stream has reached ``ask_at`` seconds."""
+        """Give the opening instruction at the first frame, then ask at ``ask_at`` seconds."""
         from live_ros.srv import Ask
-        if self._future is None and self.first_stamp is not None \
-                and self.stream_time >= self.ask_at and self.client.service_is_ready():
+        if self.first_stamp is None or not self.client.service_is_ready():
+            return
+        if self.instruction and self._instruction_future is None:
+            self.out(f'[{self.stream_time:6.1f} s] user: {self.instruction}')
+            self._instruction_future = self.client.call_async(Ask.Request(query=self.instruction))
+        if self._future is None and self.stream_time >= self.ask_at:
             self.out(f'[{self.stream_time:6.1f} s] user asks: {self.question}')
             self.asked_wall = time.monotonic()
             self._future = self.client.call_async(Ask.Request(query=self.question))
+        if self._instruction_future is not None and self._instruction_future.done() \
+                and self.instruction_id is None:
+            reply = self._instruction_future.result()
+            self.instruction_id = reply.query_id if reply is not None and reply.accepted else -1
         if self._future is not None and self._future.done() and self.query_id is None:
             reply = self._future.result()
             if reply is None or not reply.accepted:
@@ -266,7 +281,8 @@ def run(args, out=print):
             '--ros-args', '-p', f'source:={args.source}', '-p', f'fps:={args.publish_fps}',
             '-p', 'loop:=true', '-p', 'wait_for_subscribers:=1']
         children.append(Child('video_publisher', pub_cmd, env, log_dir))
-        client = DemoClient(args.question, args.ask_at, out=out)
+        client = DemoClient(args.question, args.ask_at, out=out,
+                            instruction=args.instruction or None)
         start = time.monotonic()
         deadline = None
         while True:
@@ -322,6 +338,9 @@ def main(argv=None):
     parser.add_argument('--short', action='store_true', help='a short run (tests)')
     parser.add_argument('--ask-at', type=float, default=20.0, help='stream time of the question')
     parser.add_argument('--question', default=DEFAULT_QUESTION)
+    parser.add_argument('--instruction', default=DEFAULT_INSTRUCTION,
+                        help="said at the first frame ('' for none): the model was trained to "
+                        'narrate after such a request')
     parser.add_argument('--publish-fps', type=float, default=None,
                         help='publishing rate (default: 2 for the synthetic world, else the '
                         "source's own rate); live_node samples 2 fps either way")
