@@ -8,10 +8,10 @@ the language model do per frame:
   last frame token decides (streaming EOS); the model only decodes when it decides to speak.
 - **per_frame**: every frame is closed by an assistant turn (``]\nAssistant: ...<eos>``): on
   a frame where nothing happens the reply is the silence text (by default empty, as in
-  live_ros.baselines: eos right after the prompt), otherwise the response. We
-  reuse the model's own decision to choose between the two, so the per-frame run says exactly
-  what LIVE says; the extra cost is the turn on every silent frame, fed one token per forward
-  pass as decoding would.
+  live_ros.baselines: eos right after the prompt), otherwise the response. The model's own
+  frame decision (read in the per-frame context) chooses between the two; the extra cost is
+  the turn after every frame, fed one token per forward pass as decoding would. A model
+  trained in the LIVE format is outside its training layout here and may speak more often.
 - **interleaved**: frames and turns interleave but there is no streaming-EOS decision, so a
   reply is decoded greedily after every frame (up to eos or ``max_new_tokens``).
 
