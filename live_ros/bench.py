@@ -36,7 +36,8 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
+
+from live_ros.config import resolve_model_path
 
 METHODS = ('live', 'per_frame', 'interleaved')
 PAPER_FPS = {'live': 13.5, 'per_frame': 7.5, 'interleaved': 1.5}
@@ -46,11 +47,6 @@ PAPER_MEMORY_GB = {'live': 18.2, 'per_frame': 24.9, 'interleaved': 34.4}
 DEFAULT_SILENCE = ''
 DEFAULT_QUESTION = 'What do you see right now?'
 GROWTH_MINUTES = (1, 10, 60)
-
-
-def default_model_dir():
-    """Return the embedded default model shipped in the package (live_ros/models/default)."""
-    return str(Path(__file__).resolve().parent / 'models' / 'default')
 
 
 def _session_classes():
@@ -545,7 +541,7 @@ def main(argv=None):
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    spec = args.model or default_model_dir()
+    spec = resolve_model_path(args.model)
     model = load_model(spec, device=args.device)
     minutes = tuple(float(x) for x in args.growth_minutes.split(',') if x.strip())
     result = bench(model, seconds=args.seconds, methods=tuple(args.methods.split(',')),

@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 
 CONFIG_NAME = 'live_config.json'
 
+# The embedded default model that ships inside the package (trained by scripts/train_default.sh).
+EMBEDDED_MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models',
+                                  'default')
+
 DEFAULT_SYSTEM_PROMPT = (
     'A multimodal AI assistant is helping users with some activities.'
     ' Below is their conversation, interleaved with the list of video frames received by the'
@@ -167,3 +171,17 @@ def preset(name, **overrides):
     if name not in PRESETS:
         raise KeyError(f'unknown preset {name!r}; known: {sorted(PRESETS)}')
     return PRESETS[name]().replace(**overrides)
+
+
+def resolve_model_path(model=None):
+    """Return what ``load_live_model`` should load when a user names ``model`` (or nothing).
+
+    Nothing means the embedded default model when it is there (so the node, live-infer, the
+    bench and the demo all run the trained model), else the 'default' preset (embedded
+    backbones with an untrained connector).
+    """
+    if model:
+        return str(model)
+    if os.path.isfile(os.path.join(EMBEDDED_MODEL_DIR, CONFIG_NAME)):
+        return EMBEDDED_MODEL_DIR
+    return 'default'

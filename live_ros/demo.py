@@ -25,15 +25,12 @@ import threading
 import time
 from pathlib import Path
 
+from live_ros.config import resolve_model_path
+
 DEFAULT_SOURCE = 'synthetic:200007'  # a held-out (test split) seed of the synthetic world
 DEFAULT_QUESTION = 'How many shapes are there?'
 DEFAULT_INSTRUCTION = 'Narrate what happens in real time.'
 LOG_DIR = Path('runs') / 'demo'
-
-
-def default_model_dir():
-    """Return the embedded default model directory shipped inside the package."""
-    return str(Path(__file__).resolve().parent / 'models' / 'default')
 
 
 def ros_env(domain_id=None):
@@ -251,7 +248,7 @@ def summary(client, wall):
 
 def run(args, out=print):
     """Start the processes, drive the demo, stop everything; return the exit status."""
-    model = args.model or default_model_dir()
+    model = resolve_model_path(args.model)
     if not Path(model, 'live_config.json').is_file():
         out(f'[demo] no trained model at {model}: run bash scripts/train_default.sh')
         return 2

@@ -14,22 +14,8 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / 'models' / 'default'
-
-
-def resolve_model_path(model=None):
-    """Return what ``load_live_model`` should load for a ``--model`` value.
-
-    None means the embedded default model dir (live_ros/models/default) when it is there,
-    else the 'default' preset (embedded backbones with an untrained connector).
-    """
-    if model:
-        return str(model)
-    if (EMBEDDED_MODEL_DIR / 'live_config.json').is_file():
-        return str(EMBEDDED_MODEL_DIR)
-    return 'default'
+from live_ros.config import resolve_model_path
 
 
 def parse_ask(spec):

@@ -1,10 +1,13 @@
 """live-infer plays a video / image folder through the session and prints timed responses."""
 
+import os
+
 import cv2
 import numpy as np
 import pytest
 
-from live_ros.infer import EMBEDDED_MODEL_DIR, iter_frames, main, parse_ask, resolve_model_path
+from live_ros.config import EMBEDDED_MODEL_DIR
+from live_ros.infer import iter_frames, main, parse_ask, resolve_model_path
 from tiny_models import build_tiny_live_model
 
 
@@ -27,9 +30,9 @@ def write_clip(path, n=12, fps=6.0):
 
 def test_resolve_model_path():
     assert resolve_model_path('some/dir') == 'some/dir'
-    expected = str(EMBEDDED_MODEL_DIR) if (EMBEDDED_MODEL_DIR / 'live_config.json').is_file() \
-        else 'default'
-    assert resolve_model_path(None) == expected
+    # The trained default ships in the package, so naming nothing loads it (not the preset).
+    assert resolve_model_path(None) == EMBEDDED_MODEL_DIR
+    assert os.path.isfile(os.path.join(EMBEDDED_MODEL_DIR, 'live_config.json'))
 
 
 def test_parse_ask():

@@ -167,7 +167,9 @@ class LiveNode(Node):
     def _load_pipeline(self):
         """Load the model and start the streaming engine's threads."""
         value = self.get_parameter_value
-        model_name = value('model') or 'default'
+        from live_ros.config import resolve_model_path
+
+        model_name = resolve_model_path(value('model'))
         self.get_logger().info(f'loading model {model_name!r} on {value("device")} ...')
         started = time.monotonic()
         try:
