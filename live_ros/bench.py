@@ -67,7 +67,7 @@ def _session_classes():
         def push_frame(self, frame, t):
             """Feed a frame, then its turn: the response, or the silence text."""
             start = time.perf_counter()
-            logits = _feed_frame(self, frame, t)
+            logits = self.feed_frame(frame, t)
             if not self._answer_due(lambda qt: qt <= t):
                 speak, p_interval = self._decide(logits)
                 if speak:
@@ -93,26 +93,12 @@ def _session_classes():
         def push_frame(self, frame, t):
             """Feed a frame, then always decode a reply."""
             start = time.perf_counter()
-            _feed_frame(self, frame, t)
+            self.feed_frame(frame, t)
             if not self._answer_due(lambda qt: qt <= t):
                 self._respond(t, start, query_id=0)
             return self.take_responses()
 
     return StreamingSession, PerFrameSession, InterleavedSession
-
-
-def _feed_frame(session, frame, t):
-    """Do the frame part of ``StreamingSession.push_frame`` (earlier queries, then the frame)."""
-    embeds = session._as_embeds(frame)
-    t = float(t)
-    session._answer_due(lambda qt: qt < t)
-    session._ensure_room(session.model.tokens_per_frame + 1)
-    session.enc.frame()
-    logits = session._feed(session.enc.take(), embeds)
-    session.frame_index += 1
-    session.last_frame_time = t
-    session.history.add_frame(embeds)
-    return logits
 
 
 def make_session(method, model, silence=DEFAULT_SILENCE, **kwargs):

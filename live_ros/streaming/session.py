@@ -102,6 +102,21 @@ class StreamingSession:
     def push_frame(self, frame, t):
         """Feed one frame at stream time ``t``; return the responses produced."""
         start = time.perf_counter()
+        t = float(t)
+        logits = self.feed_frame(frame, t)
+        if not self._answer_due(lambda qt: qt <= t):
+            speak, p_interval = self._decide(logits)
+            if speak:
+                self._respond(t, start, query_id=0, interval_prob=p_interval)
+        return self.take_responses()
+
+    @torch.no_grad()
+    def feed_frame(self, frame, t):
+        """Answer earlier queries, then feed the frame; return the logits after its last token.
+
+        The frame half of ``push_frame``, without the streaming-EOS decision: the baselines
+        in live_ros.bench decide differently after the same frame.
+        """
         embeds = self._as_embeds(frame)
         t = float(t)
         self._answer_due(lambda qt: qt < t)
@@ -111,11 +126,7 @@ class StreamingSession:
         self.frame_index += 1
         self.last_frame_time = t
         self.history.add_frame(embeds)
-        if not self._answer_due(lambda qt: qt <= t):
-            speak, p_interval = self._decide(logits)
-            if speak:
-                self._respond(t, start, query_id=0, interval_prob=p_interval)
-        return self.take_responses()
+        return logits
 
     @torch.no_grad()
     def ask(self, text, t=None, query_id=None):
