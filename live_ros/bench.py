@@ -390,9 +390,10 @@ def plot(result, path):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     methods = [m for m in METHODS if m in result['methods']]
+    colours = dict(zip(METHODS, ('tab:green', 'tab:orange', 'tab:red')))  # same in every panel
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     fps = [result['methods'][m]['end_to_end_fps'] for m in methods]
-    axes[0].bar(methods, fps, color=['tab:green', 'tab:orange', 'tab:red'][:len(methods)])
+    axes[0].bar(methods, fps, color=[colours[m] for m in methods])
     axes[0].set_ylabel('frames per second (encoder + LLM)')
     axes[0].set_title(f'{result["stream_seconds"]:g} s stream, {result["device"]}')
     for m in methods:
@@ -400,8 +401,9 @@ def plot(result, path):
         if pts:
             xs = [p['stream_minutes'] for p in pts]
             axes[1].plot(xs, [1000 * (p['frame_latency_median_s'] + p['rebuild_amortised_s'])
-                              for p in pts], marker='o', label=m)
-            axes[2].plot(xs, [p['cache_tokens'] for p in pts], marker='o', label=m)
+                              for p in pts], marker='o', label=m, color=colours[m])
+            axes[2].plot(xs, [p['cache_tokens'] for p in pts], marker='o', label=m,
+                         color=colours[m])
     axes[1].set_xscale('log')
     axes[1].set_xlabel('stream position (minutes at 2 fps)')
     axes[1].set_ylabel('LLM ms per frame (incl. amortised rebuild)')
