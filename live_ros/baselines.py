@@ -16,7 +16,7 @@ and by the benchmark).
 
 import torch
 
-from live_ros.data.collator import IGNORE, Example, TurnSpan, stream_of
+from live_ros.data.collator import IGNORE, Example, stream_of, turn_span
 
 SILENT = ''  # the per-frame silent reply: an empty response
 
@@ -59,20 +59,12 @@ def build_per_frame_example(template, dialogue, max_frames=None, system_prompt=N
             weights[content - 1] = stream_weight
     turns, pending = [], []
     for content, (start, stop), silent, frame, i in replies:
-        prev = events[i - 1][0] if i > 0 else None
         if silent:
             pending.append((content - 1, frame, False))
             continue
-        spontaneous = prev == 'frame'
-        if spontaneous:
+        if i > 0 and events[i - 1][0] == 'frame':  # spoke on its own: this reply decided it
             pending.append((content - 1, frame, True))
-        after = 0
-        for x in range(i + 1, len(events)):
-            if events[x][0] != 'frame':
-                break
-            after += 1
-        text = list(range(content - 1, stop - 1))
-        turns.append(TurnSpan(pending, text, spontaneous, frame, after))
+        turns.append(turn_span(events, i, content, stop, frame, pending))
         pending = []
     return Example(ids, labels, weights, n_frames, turns, eos, 'per_frame')
 

@@ -142,18 +142,25 @@ def _live_turns(events, frame_pos, replies):
             if nxt != 'user':
                 pending.append((p, k, nxt == 'assistant'))
             j += 1
-        prev = events[i - 1][0] if i > 0 else None
-        spontaneous = prev == 'frame'
         frame = sum(1 for x in frame_events if x < i) - 1
-        after = 0
-        for x in range(i + 1, len(events)):
-            if events[x][0] != 'frame':
-                break
-            after += 1
-        text = list(range(content - 1, stop - 1))
-        turns.append(TurnSpan(pending, text, spontaneous, frame, after))
+        turns.append(turn_span(events, i, content, stop, frame, pending))
         pending = []
     return turns
+
+
+def turn_span(events, i, content, stop, frame, decisions):
+    """Return the TurnSpan of the assistant turn at event ``i``, in any dialogue layout.
+
+    ``content``: index of the turn's first content token; ``stop``: end of its response span;
+    ``frame``: the last frame before it; ``decisions``: the frame decisions that lead to it.
+    """
+    spontaneous = i > 0 and events[i - 1][0] == 'frame'
+    after = 0
+    for kind, _ in events[i + 1:]:
+        if kind != 'frame':
+            break
+        after += 1
+    return TurnSpan(decisions, list(range(content - 1, stop - 1)), spontaneous, frame, after)
 
 
 class StreamCollator:
