@@ -11,7 +11,9 @@ A config has three sections:
 - ``data``: ``train`` / ``eval`` (specs: ``synthetic:<split>:<n>[:<seconds>]`` or dialogue
   JSON paths), ``format`` (``live``, ``per_frame``, ``interleaved``: the paper's baselines),
   ``stream_weight`` (w), ``max_frames``, ``feature_cache`` (a folder: encode each stream's
-  frames once with the frozen tower and train from the cached features).
+  frames once with the frozen tower and train from the cached features),
+  ``context_windows`` (cut long streams into the windows the bounded streaming context holds,
+  rebuilt layout included: live_ros.data.windows).
 - ``train``: Hugging Face TrainingArguments (output_dir, max_steps, learning_rate, ...);
   ``bf16: auto`` turns bf16 on when a GPU is present.
 
@@ -182,9 +184,21 @@ def _data(cfg, live, specs, fmt):
     d = cfg['data']
     if not specs:
         return None
-    return StreamDataset(load_data(specs), live, fmt=fmt,
+    dialogues = load_data(specs)
+    if d.get('context_windows'):
+        dialogues = engine_windows(live, dialogues)
+    return StreamDataset(dialogues, live, fmt=fmt,
                          stream_weight=float(d.get('stream_weight', 1.0)),
                          max_frames=d.get('max_frames'), feature_cache=d.get('feature_cache'))
+
+
+def engine_windows(live, dialogues):
+    """Cut long dialogues into the context windows the model's streaming session holds."""
+    from live_ros.data.windows import context_windows
+    cfg = live.cfg
+    bound = min(live.max_context, cfg.context_budget or live.max_context)
+    return [w for d in dialogues for w in context_windows(
+        d, live.template, bound, cfg.context_keep_frames, cfg.context_keep_turns)]
 
 
 def train(cfg, resume=None):

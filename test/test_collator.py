@@ -9,7 +9,7 @@ from live_ros.data.collator import (IGNORE, StreamCollator, build_example, strea
 from live_ros.data.format import Dialogue, Turn
 from live_ros.template import StreamTemplate
 
-tiny_models = pytest.importorskip('tiny_models')
+import tiny_models  # noqa: E402
 
 V = '<v>'
 # The hand-built dialogue: instruction after frame 0, silence at frame 1, the assistant speaks
@@ -20,17 +20,18 @@ DIALOGUE = Dialogue('synthetic:0', fps=2.0, duration=2.0, turns=[
 # (token, label) per position, as NOTES section 5 specifies the layout and the labels:
 # '\n[' + frames joined by ',' + ']'; ']\nUser: '; '\nAssistant: ' + text + eos; the last
 # frame token of a silent frame -> ','; of the frame where the assistant speaks -> ']\n',
-# which -> 'Assistant' ... -> eos; before a user turn: no label; user text: no label.
+# which -> 'Assistant' ... -> eos; before a user turn: the token that closes the stream (']\n',
+# as the reference labels its livechat streams); user text: no label.
 EXPECTED = [
     ('<|begin_of_text|>', None), ('S', None), ('y', None), ('s', None), ('.\n', None),
-    ('\n', None), ('[', None), (V, None), (V, None),  # frame 0, then the user speaks
+    ('\n', None), ('[', None), (V, None), (V, ']\n'),  # frame 0: the stream closes, user
     (']\n', None), ('User', None), (':', None), (' ', None), ('G', None), ('o', None),
     ('.\n', None), ('[', None),
     (V, None), (V, ','), (',', None),  # frame 1: stay silent
     (V, None), (V, ']\n'),  # frame 2: the assistant speaks
     (']\n', 'Assistant'), ('Assistant', ':'), (':', ' '), (' ', 'H'), ('H', 'i'), ('i', '.'),
     ('.', '<|eot_id|>'), ('<|eot_id|>', None),
-    ('\n', None), ('[', None), (V, None), (V, None),  # frame 3, then the user asks
+    ('\n', None), ('[', None), (V, None), (V, ']\n'),  # frame 3: closes, the user asks
     (']\n', None), ('User', None), (':', None), (' ', None), ('Q', None),
     ('?\n', 'Assistant'), ('Assistant', ':'), (':', ' '), (' ', 'A'), ('A', '.'),
     ('.', '<|eot_id|>'), ('<|eot_id|>', None),
@@ -73,7 +74,7 @@ def test_interleaved_has_no_stream_labels(template):
     live = build_example(template, DIALOGUE)
     inter = build_example(template, DIALOGUE, fmt='interleaved')
     assert inter.input_ids == live.input_ids
-    decisions = {18, 21, 49}
+    decisions = {8, 18, 21, 33, 49}
     for p, (a, b) in enumerate(zip(live.labels, inter.labels)):
         assert b == (IGNORE if p in decisions else a)
     assert inter.labels[22] == live.labels[22]  # ']\n' -> 'Assistant' is part of the response
@@ -124,3 +125,16 @@ def test_streaming_loss_weights_frame_positions():
     ce = torch.nn.functional.cross_entropy(logits[0, 1:], labels[0, 1:], reduction='none')
     expected = (ce[0] * 2 + ce[1] + ce[2]) / 3
     assert torch.allclose(streaming_loss(logits, labels, weights), expected)
+
+
+def test_context_turns_are_not_learned(template):
+    """Turns replayed as text (learn=False) carry no labels and are no metric turns."""
+    d = Dialogue('synthetic:0', fps=2.0, duration=1.0, turns=[
+        Turn('user', -1.0, 'Old?', learn=False), Turn('assistant', -1.0, 'Old.', learn=False),
+        Turn('assistant', 0.5, 'Hi.')])
+    ex = build_example(template, d)
+    learned = [template.tokenizer.decode([lab]) for lab in ex.labels if lab != IGNORE]
+    assert ''.join(learned) == ',]\nAssistant: Hi.<|eot_id|>,'  # frame 0, 1, end
+    assert len(ex.turns) == 1 and ex.turns[0].spontaneous
+    assert Dialogue.from_dict(d.to_dict()).turns == d.turns
+    assert 'learn' not in d.to_dict()['turns'][2]

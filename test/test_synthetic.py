@@ -111,3 +111,37 @@ def test_dialogues_use_the_stream_order():
     kinds = [k for k, _ in stream_events(d)]
     assert kinds.count('frame') == d.num_frames == 31
     assert kinds[0] == 'frame'
+
+
+def test_mixed_streams_narrate_only_between_request_and_stop():
+    from live_ros.data.synthetic import NARRATE, STOP_ACK, STOP_NARRATING
+    for seed in range(5):
+        d = SyntheticWorld(seed).dialogue(600.0, 'mixed')
+        assert d.meta['mode'] == 'mixed' and d.num_frames == 1201
+        narrating, asked, answered = False, set(), 0
+        for prev, turn in zip([None] + d.turns, d.turns):
+            if turn.role == 'user':
+                if turn.text in NARRATE:
+                    narrating = True
+                elif turn.text in STOP_NARRATING:
+                    narrating = False
+                asked.add(turn.time)
+                continue
+            if turn.text == STOP_ACK:
+                assert prev.text in STOP_NARRATING and not narrating
+            elif turn.time not in asked:  # spoke on its own
+                assert narrating or 'has' in turn.text or 'complete now' in turn.text
+                answered += 1
+        # long stretches where nobody speaks (quiet and assist segments)
+        times = [0.0] + [t.time for t in d.turns] + [d.duration]
+        assert max(b - a for a, b in zip(times, times[1:])) >= 20.0
+        assert answered > 0
+
+
+def test_spec_modes_and_offsets():
+    a = parse_spec('synthetic:test:2:60:mixed:5')
+    assert [d.meta['seed'] for d in a] == [SPLITS['test'][0] + 5, SPLITS['test'][0] + 6]
+    assert all(d.meta['mode'] == 'mixed' for d in a)
+    assert parse_spec('synthetic:test:2:30:auto') == parse_spec('synthetic:test:2:30')
+    with pytest.raises(ValueError):
+        parse_spec('synthetic:test:2:30:chatty')

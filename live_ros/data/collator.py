@@ -10,9 +10,11 @@ the streaming session see identical ids. Labels are pre-shifted as in the refere
 - at the frame where the assistant speaks it predicts the response start token (the first
   token after the frame: one token, ``]`` + newline, on Llama-3) and every later token
   predicts the next one through the response's eos;
-- the last frame token before a user turn has no label (the model cannot know the user is
-  about to speak); other frame tokens, the system prompt and user text have no label;
-- an answer to a user turn is learned from the token before ``Assistant`` through its eos.
+- the last frame token before a user turn learns the token that follows it (the stream
+  closes, ``]`` ...), as the reference does in its livechat streams; other frame tokens, the
+  system prompt and user text have no label;
+- an answer to a user turn is learned from the token before ``Assistant`` through its eos;
+- a turn with ``learn=False`` (context replayed as text, live_ros.data.windows) has none.
 
 The loss weight is the stream weight w at frame decision positions and 1 elsewhere; the
 streaming loss is ``sum(CE * weight) / number of labels`` (see ``streaming_loss``).
@@ -96,7 +98,8 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
             enc.frame()
             nxt = events[i + 1][0] if i + 1 < len(events) else 'end'
             if nxt == 'turn':
-                nxt = events[i + 1][1].role
+                turn = events[i + 1][1]
+                nxt = turn.role if turn.learn else 'context'
             frame_pos.append((enc.frame_last[-1], value, nxt))
         elif value.role == 'user':
             enc.user(value.text)
@@ -104,7 +107,8 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
             enc.assistant_prefix()
             content = len(enc.ids)
             enc.assistant_text(value.text)
-            replies.append((i, content, enc.response_spans[-1]))
+            if value.learn:
+                replies.append((i, content, enc.response_spans[-1]))
     enc.flush()
     ids = list(enc.ids)
     labels = [IGNORE] * len(ids)
@@ -113,6 +117,8 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
         if nxt in ('frame', 'end'):
             if fmt == 'live':
                 labels[p] = template.interval_token_id
+        elif nxt == 'user' and fmt == 'live':
+            labels[p] = ids[p + 1]
         elif nxt == 'assistant' and fmt == 'live':
             labels[p] = ids[p + 1]
             # tokens between the frame and the response span (a no-op for Llama-3's ']\n')

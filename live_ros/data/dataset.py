@@ -6,6 +6,7 @@ tokens [n_frames, T, C] in a .safetensors file named by a hash of the stream and
 settings. Training then runs only the connector and the LLM.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -78,20 +79,30 @@ class StreamDataset(torch.utils.data.Dataset):
         d, n = self.dialogues[i], self.examples[i].num_frames
         if d.video.endswith('.safetensors'):
             return load_features(d)[:n]
+        if self.feature_cache and 'window' in d.meta:
+            # a context window (live_ros.data.windows): encode its whole stream once
+            first = d.meta['window'][0]
+            parent = dataclasses.replace(d, start=d.start - first / d.fps, turns=[],
+                                         duration=(d.meta['parent_frames'] - 1) / d.fps)
+            return self._cached(parent, parent.num_frames)[first:first + n]
         if self.feature_cache:
-            path = os.path.join(self.feature_cache,
-                                feature_key(d, self.model.cfg, n) + '.safetensors')
-            if os.path.isfile(path):
-                from safetensors.torch import load_file
-                return load_file(path)['frames']
-            feats = encode_stream(self.model, frames_of(d)[:n])
-            os.makedirs(self.feature_cache, exist_ok=True)
-            from safetensors.torch import save_file
-            tmp = path + f'.{os.getpid()}.tmp'
-            save_file({'frames': feats.contiguous()}, tmp)
-            os.replace(tmp, path)
-            return feats
+            return self._cached(d, n)
         return self.model.preprocess(frames_of(d)[:n])
+
+    def _cached(self, d, n):
+        """Vision features of the first n frames of d, from the cache or encoded into it."""
+        path = os.path.join(self.feature_cache,
+                            feature_key(d, self.model.cfg, n) + '.safetensors')
+        if os.path.isfile(path):
+            from safetensors.torch import load_file
+            return load_file(path)['frames']
+        feats = encode_stream(self.model, frames_of(d)[:n])
+        os.makedirs(self.feature_cache, exist_ok=True)
+        from safetensors.torch import save_file
+        tmp = path + f'.{os.getpid()}.tmp'
+        save_file({'frames': feats.contiguous()}, tmp)
+        os.replace(tmp, path)
+        return feats
 
     def prepare(self, desc='encoding frames'):
         """Fill the feature cache for every dialogue now (one pass, with a progress bar)."""

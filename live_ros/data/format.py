@@ -9,6 +9,7 @@ A dialogue is one JSON object::
       "start": 0.0,                # optional: where the stream begins in the video (s)
       "system": "...",             # optional system prompt (the model's default otherwise)
       "turns": [{"role": "user" | "assistant", "time": 3.5, "text": "..."}, ...],
+                                   # a turn may carry "learn": false (context, no loss)
       "meta": {...}                # optional, free form (source, seed, task, ...)
     }
 
@@ -30,11 +31,16 @@ EPS = 1e-6
 
 @dataclass
 class Turn:
-    """One utterance in the stream; time says which frames the speaker has seen."""
+    """One utterance in the stream; time says which frames the speaker has seen.
+
+    ``learn`` False marks context that is replayed but not learned (the older turns a
+    context rebuild keeps as text, see live_ros.data.windows).
+    """
 
     role: str
     time: float
     text: str
+    learn: bool = True
 
 
 @dataclass
@@ -69,6 +75,9 @@ class Dialogue:
             del out['meta']
         if not out['start']:
             del out['start']
+        for turn in out['turns']:
+            if turn['learn']:
+                del turn['learn']
         return out
 
     @classmethod
@@ -81,7 +90,8 @@ class Dialogue:
         for t in d['turns']:
             if t['role'] not in ROLES:
                 raise ValueError(f'unknown role {t["role"]!r}; expected one of {ROLES}')
-            turns.append(Turn(t['role'], float(t['time']), str(t['text'])))
+            turns.append(Turn(t['role'], float(t['time']), str(t['text']),
+                              bool(t.get('learn', True))))
         video = str(d['video'])
         if root and not video.startswith('synthetic:') and not os.path.isabs(video):
             video = os.path.normpath(os.path.join(root, video))

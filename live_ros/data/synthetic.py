@@ -44,6 +44,16 @@ NARRATE = (
     'Please describe the changes in the scene as they happen.',
     'Tell me about every change you see, concisely.',
 )
+STOP_NARRATING = (
+    'Stop narrating, please.',
+    'That is enough narration for now.',
+    'You can stop describing the scene.',
+)
+STOP_ACK = 'OK, I will stay quiet.'
+# Segment kinds of a 'mixed' stream and their odds: narration on request, an assistant that
+# only answers and reports what it was asked to watch for, and stretches where nobody speaks.
+SEGMENTS = (('narration', 0.35), ('assist', 0.4), ('quiet', 0.25))
+SEGMENT_FRAMES = (40, 200)  # 20 s .. 100 s at 2 fps
 
 
 @dataclass(frozen=True)
@@ -201,11 +211,15 @@ class SyntheticWorld:
         mode 'narration': the user asks for real-time narration at t=0 and every event is
         narrated on its frame, with a few questions in between. mode 'assist': no narration;
         the assistant answers questions and speaks up on its own only for "tell me when"
-        requests. The default picks one per seed.
+        requests. The default picks one of the two per seed. mode 'mixed' (what an always-on
+        deployment sees, for streams of minutes): segments of 20-100 s, each narration (asked
+        for, then stopped), assist, or quiet (nobody speaks while the world changes).
         """
-        rng = random.Random(f'dialogue-{self.seed}-{duration}')
         n_frames = int(math.floor(duration * FPS + 1e-6)) + 1
         events = [e for e in self.events_until(n_frames - 1) if e.frame < n_frames]
+        if mode == 'mixed':
+            return self._mixed(events, n_frames, duration)
+        rng = random.Random(f'dialogue-{self.seed}-{duration}')
         mode = mode or rng.choice(('narration', 'assist'))
         turns, busy = [], {e.frame for e in events} | {0}
         if mode == 'narration':
@@ -222,6 +236,50 @@ class SyntheticWorld:
         return Dialogue(video=f'synthetic:{self.seed}', fps=FPS, duration=(n_frames - 1) / FPS,
                         turns=turns, meta=self._meta(mode))
 
+    def _mixed(self, events, n_frames, duration):
+        """A long stream of narration, assist and quiet segments (see ``dialogue``)."""
+        rng = random.Random(f'mixed-{self.seed}-{duration}')
+        event_frames = {e.frame for e in events}
+        turns, busy = [], set(event_frames) | {0}
+        lo = 0
+        while lo < n_frames:
+            hi = min(n_frames, lo + rng.randint(*SEGMENT_FRAMES))
+            kind = rng.choices([k for k, _ in SEGMENTS], [w for _, w in SEGMENTS])[0]
+            seg = [e for e in events if lo < e.frame < hi]
+            if kind == 'narration':
+                start = lo if lo == 0 else min(
+                    [f for f in range(lo, min(hi, lo + 6)) if f not in event_frames] or [lo])
+                turns.append(Turn('user', start / FPS, rng.choice(NARRATE)))
+                busy.add(start)
+                seg = [e for e in seg if e.frame > start]
+                turns += [Turn('assistant', e.frame / FPS, e.text) for e in seg]
+                stop = [f for f in range(max(start + 1, hi - 6), hi) if f not in busy]
+                if hi < n_frames and stop:
+                    f = stop[0]
+                    busy.add(f)
+                    turns += [Turn('user', f / FPS, rng.choice(STOP_NARRATING)),
+                              Turn('assistant', f / FPS, STOP_ACK)]
+                    turns = [tr for tr in turns
+                             if not (tr.role == 'assistant' and tr.time > f / FPS
+                                     and tr.text != STOP_ACK)]
+                per_question = 40
+            elif kind == 'assist':
+                turns += self._requests(rng, seg, n_frames, busy, lo=max(1, lo))
+                per_question = 30
+            else:
+                per_question = 0
+            if per_question:
+                free = [f for f in range(max(1, lo), hi) if f not in busy]
+                n_q = rng.randint(0, max(1, (hi - lo) // per_question))
+                for f in sorted(rng.sample(free, min(n_q, len(free)))):
+                    busy.add(f)
+                    q, a = self.question(rng, f / FPS)
+                    turns += [Turn('user', f / FPS, q), Turn('assistant', f / FPS, a)]
+            lo = hi
+        turns.sort(key=lambda tr: tr.time)
+        return Dialogue(video=f'synthetic:{self.seed}', fps=FPS, duration=(n_frames - 1) / FPS,
+                        turns=turns, meta=self._meta('mixed'))
+
     def _meta(self, mode):
         meta = {'source': 'synthetic', 'seed': self.seed, 'mode': mode}
         world = {}
@@ -233,7 +291,7 @@ class SyntheticWorld:
             meta['world'] = world
         return meta
 
-    def _requests(self, rng, events, n_frames, busy):
+    def _requests(self, rng, events, n_frames, busy, lo=1):
         """Draw "tell me when" requests, answered at the first matching event."""
         turns = []
         candidates = [e for e in events if e.kind in ('appear', 'disappear', 'recolour', 'move')
@@ -241,7 +299,7 @@ class SyntheticWorld:
         rng.shuffle(candidates)
         for e in candidates[:rng.randint(1, 3)]:
             request, answer = self._request_text(e)
-            ok = [f for f in range(max(1, e.frame - 16), e.frame - 1)
+            ok = [f for f in range(max(lo, e.frame - 16), e.frame - 1)
                   if f not in busy and self._pending(e, f, events)]
             if not ok:
                 continue
@@ -317,15 +375,25 @@ class SyntheticWorld:
         return 'What is the next step?', 'The tower is complete; next, take it down.'
 
 
-def synthetic_dialogues(split, n, duration=30.0, offset=0, **world):
+def synthetic_dialogues(split, n, duration=30.0, offset=0, mode=None, **world):
     """Build ground-truth dialogues from the first n seeds of a split."""
-    return [SyntheticWorld(s, **world).dialogue(duration) for s in seeds(split, n, offset)]
+    return [SyntheticWorld(s, **world).dialogue(duration, mode)
+            for s in seeds(split, n, offset)]
 
 
 def parse_spec(spec):
-    """'synthetic:<split>:<n>[:<duration s>]' -> dialogues, or None if not such a spec."""
+    """'synthetic:<split>:<n>[:<duration s>[:<mode>[:<offset>]]]' -> dialogues, else None.
+
+    ``mode``: narration, assist, mixed, or 'auto' (one of the first two per seed, the
+    default); ``offset`` skips that many seeds of the split (e.g. held-out seeds not used
+    before).
+    """
     parts = spec.split(':')
     if parts[0] != 'synthetic' or len(parts) < 3 or parts[1] not in SPLITS:
         return None
     duration = float(parts[3]) if len(parts) > 3 else 30.0
-    return synthetic_dialogues(parts[1], int(parts[2]), duration)
+    mode = parts[4] if len(parts) > 4 and parts[4] != 'auto' else None
+    if mode not in (None, 'narration', 'assist', 'mixed'):
+        raise ValueError(f'unknown synthetic mode {mode!r} in {spec!r}')
+    offset = int(parts[5]) if len(parts) > 5 else 0
+    return synthetic_dialogues(parts[1], int(parts[2]), duration, offset, mode)

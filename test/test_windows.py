@@ -1,0 +1,59 @@
+"""Context windows: long streams cut the way the bounded streaming context holds them."""
+
+import tiny_models
+
+from live_ros.data.collator import IGNORE, build_example
+from live_ros.data.synthetic import SyntheticWorld
+from live_ros.data.windows import context_windows
+from live_ros.template import StreamTemplate
+
+BOUND, KEEP_FRAMES, KEEP_TURNS = 400, 12, 3
+
+
+def _template():
+    return StreamTemplate.from_tokenizer(tiny_models.build_tokenizer(), tokens_per_frame=3,
+                                         system_prompt='Sys.')
+
+
+def test_windows_fit_the_bound_and_overlap_by_the_kept_frames():
+    template = _template()
+    d = SyntheticWorld(7).dialogue(240.0, 'mixed')
+    windows = context_windows(d, template, BOUND, KEEP_FRAMES, KEEP_TURNS)
+    assert len(windows) > 3
+    spans = [w.meta['window'] for w in windows]
+    assert spans[0][0] == 0 and spans[-1][1] == d.num_frames
+    for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+        assert s1 == e0 - KEEP_FRAMES and e1 > e0
+    for w in windows:
+        ex = build_example(template, w)
+        assert len(ex.input_ids) <= BOUND
+        assert ex.num_frames == w.num_frames == w.meta['window'][1] - w.meta['window'][0]
+        assert w.start == w.meta['window'][0] / d.fps
+
+
+def test_later_windows_replay_older_turns_as_unlearned_text():
+    template = _template()
+    d = SyntheticWorld(7).dialogue(240.0, 'mixed')
+    windows = context_windows(d, template, BOUND, KEEP_FRAMES, KEEP_TURNS)
+    for w in windows[1:]:
+        start = w.meta['window'][0]
+        history = [t for t in w.turns if t.time < 0]
+        assert len(history) <= KEEP_TURNS and all(not t.learn for t in history)
+        before = [t for t in d.turns if d.frame_of(t.time) < start]
+        assert [(t.role, t.text) for t in history] == \
+            [(t.role, t.text) for t in before[-KEEP_TURNS:]]
+        # turns inside the window keep their frame, shifted to the window's start
+        inside = [t for t in d.turns if start <= d.frame_of(t.time) < w.meta['window'][1]]
+        mine = [t for t in w.turns if t.time >= 0]
+        assert [(t.role, t.text, d.frame_of(t.time) - start) for t in inside] == \
+            [(t.role, t.text, w.frame_of(t.time)) for t in mine]
+        ex = build_example(template, w)
+        # the replayed text comes before the first frame and has no label there
+        first_frame = ex.input_ids.index(template.frame_token_id)
+        assert all(lab == IGNORE for lab in ex.labels[:first_frame])
+
+
+def test_a_short_dialogue_is_one_window():
+    template = _template()
+    d = SyntheticWorld(3).dialogue(10.0)
+    assert context_windows(d, template, BOUND, KEEP_FRAMES, KEEP_TURNS) == [d]
