@@ -173,6 +173,22 @@ def preset(name, **overrides):
     return PRESETS[name]().replace(**overrides)
 
 
+DEMO_MODEL_NOTE = (
+    'the embedded default is a small demo model (SmolLM2-135M + ViT-S, trained here on the '
+    'synthetic world of coloured shapes and a block tower only): it narrates and answers '
+    'about that world and will describe real video wrongly. For real video load a real model '
+    'with model:=<dir> (a live-train output, or the videollm-online-8b-v1plus preset with '
+    'local Llama-3 / SigLIP weights and adapter: see README "Models").'
+)
+
+
+def is_embedded_default(model):
+    """Tell whether a resolved model name is the embedded demo model (or its preset)."""
+    if model == 'default':
+        return True
+    return os.path.abspath(str(model)) == os.path.abspath(EMBEDDED_MODEL_DIR)
+
+
 def resolve_model_path(model=None):
     """Return what ``load_live_model`` should load when a user names ``model`` (or nothing).
 

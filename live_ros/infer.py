@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from live_ros.config import resolve_model_path
+from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 
 
 def parse_ask(spec):
@@ -143,7 +143,10 @@ def main(argv=None):
     if not (os.path.isdir(args.video) or os.path.isfile(args.video)):
         print(f'live-infer: no such video or folder: {args.video}', file=sys.stderr)
         return 2
-    model = load_live_model(resolve_model_path(args.model), device=args.device)
+    model_name = resolve_model_path(args.model)
+    if is_embedded_default(model_name):
+        print(f'live-infer: note: {DEMO_MODEL_NOTE}', file=sys.stderr)
+    model = load_live_model(model_name, device=args.device)
     fps = args.fps or model.cfg.fps
     printer = Printer()
     session = StreamingSession(model, response_threshold=args.threshold,

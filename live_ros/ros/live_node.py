@@ -167,10 +167,12 @@ class LiveNode(Node):
     def _load_pipeline(self):
         """Load the model and start the streaming engine's threads."""
         value = self.get_parameter_value
-        from live_ros.config import resolve_model_path
+        from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 
         model_name = resolve_model_path(value('model'))
         self.get_logger().info(f'loading model {model_name!r} on {value("device")} ...')
+        if is_embedded_default(model_name):
+            self.get_logger().warning(DEMO_MODEL_NOTE)
         started = time.monotonic()
         try:
             from live_ros.model import load_live_model
