@@ -32,7 +32,8 @@ import torch
 from live_ros.data.collator import build_example
 from live_ros.data.dataset import StreamDataset, load_data
 from live_ros.data.format import Dialogue, Turn, frames_of, iter_frames, stream_events
-from live_ros.metrics import dialogue_metrics, longest_identical_run, speaks, summarize
+from live_ros.metrics import (dialogue_metrics, longest_identical_run, reference_metrics, speaks,
+                              summarize)
 
 
 def model_format(model_dir):
@@ -68,6 +69,26 @@ def late_decisions(model, dialogue, turn, frames, fmt, threshold, system_prompt=
     return speaks(logits[pos], ex.decision_token, threshold).tolist()
 
 
+def appended_decisions(model, input_ids, frames, prefix_stop, n, threshold):
+    """Decisions on ``n`` frames appended after ``input_ids[:prefix_stop]`` (reference rule).
+
+    The reference trims its cache after the turn's last frame decision and feeds the next
+    frames as interval + frame tokens, the response left out; a full forward of the same
+    ids gives the same logits.
+    """
+    per_frame = model.tokens_per_frame
+    prefix = list(input_ids[:prefix_stop])
+    k = prefix.count(model.frame_token_id) // per_frame
+    n = min(n, len(frames) - k)
+    if n <= 0:
+        return []
+    step = [model.interval_token_id] + [model.frame_token_id] * per_frame
+    ids = prefix + step * n
+    logits = _logits(model, ids, frames[:k + n])
+    pos = [prefix_stop + (j + 1) * len(step) - 1 for j in range(n)]
+    return speaks(logits[pos], model.interval_token_id, threshold).tolist()
+
+
 def teacher_forced(model, dialogues, fmt='live', threshold=0.0, max_frames=None,
                    feature_cache=None):
     """Per-dialogue metrics from one teacher-forced pass each (plus late-start passes)."""
@@ -81,6 +102,12 @@ def teacher_forced(model, dialogues, fmt='live', threshold=0.0, max_frames=None,
             return late_decisions(model, d, turn, frames, fmt, threshold)
 
         r = dialogue_metrics(logits, ex, threshold, d.fps, late)
+        if fmt == 'live':
+            def appended(stop, n, ex=ex, frames=frames):
+                return appended_decisions(model, ex.input_ids, frames, stop, n, threshold)
+
+            r['reference'] = reference_metrics(logits, ex, model.frame_token_id,
+                                               model.eos_token_id, threshold, d.fps, appended)
         r['video'] = d.video
         results.append(r)
     return results
@@ -325,6 +352,16 @@ def print_table(report, file=None):
     """Print the metrics as a small table."""
     file = file or sys.stdout
     tf = report.get('teacher_forced')
+    if tf and tf.get('reference'):
+        ref = tf['reference']
+        print('reference definitions (headline):', file=file)
+        print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | dialogues |',
+              file=file)
+        print('|---|---|---|---|---|---|', file=file)
+        print(f"| {report['format']} | {_fmt(ref['lm_ppl'])} | {_fmt(ref['time_diff'])} | "
+              f"{_fmt(ref['fluency'], True)} | {_fmt(ref['lm_correctness'], True)} | "
+              f"{tf['dialogues']} |", file=file)
+        print('live_ros per-turn variant (response text only, query-answer rule):', file=file)
     if tf:
         print('| format | LM-PPL | TimeDiff (s) | Fluency | LM-Correctness | decision AUC '
               '| dialogues |', file=file)

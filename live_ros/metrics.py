@@ -127,13 +127,99 @@ def dialogue_metrics(logits, example, threshold=0.0, fps=2.0, late=None):
     return out
 
 
+def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0.0, fps=2.0,
+                      late=None):
+    """The four metrics exactly as the reference's stream evaluation defines them.
+
+    The sequence is cut into turns at every eos (a turn runs from the token after the
+    previous eos through its own eos, frames and user text included). In a turn, learned
+    frame-token positions are its stream decisions (the frame before a user turn included);
+    every other learned position is a language position (``Assistant``, ``:`` and the
+    content through eos). LM-PPL / LM-Correctness / TimeDiff / Fluency follow from them as in
+    the module docstring, with two differences from ``turn_metrics``: every turn with
+    decisions gets TimeDiff and Fluency by the same rule (no query-answer rule), and the last
+    turn is never late (no frames to append). A dialogue without a turn of a kind gets the
+    reference's defaults (PPL 1, TimeDiff 0, Fluency 1, Correctness 1).
+
+    ``late(prefix_stop, n_frames)`` returns the decisions on ``n_frames`` frames appended
+    after position ``prefix_stop - 1`` with the response left out (see evaluate.py).
+    """
+    ids = torch.tensor(example.input_ids, dtype=torch.long)
+    labels = torch.tensor(example.labels, dtype=torch.long)
+    silent = example.decision_token
+    per_frame = max(1, _tokens_per_frame(example, frame_token_id))
+    stops = ((ids == eos_token_id).nonzero()[:, 0] + 1).tolist()
+    starts = [0] + stops[:-1]
+    ppls, diffs, fluencies, corrects = [], [], [], []
+    for r, (a, b) in enumerate(zip(starts, stops)):
+        learn = labels[a:b] != IGNORE_INDEX
+        if not learn.any():
+            continue
+        is_v = ids[a:b] == frame_token_id
+        stream = is_v & learn
+        lm = learn & ~is_v
+        n_frames = int(is_v.sum()) // per_frame
+        lg = logits[a:b]
+        if lm.any():
+            target = labels[a:b][lm]
+            lm_logits = lg[lm].float()
+            ppls.append(math.exp(float(torch.nn.functional.cross_entropy(lm_logits, target))))
+            wrong = (lm_logits.argmax(-1) != target).nonzero()
+            n_correct = int(wrong[0, 0]) if len(wrong) else int(target.numel())
+            corrects.append(n_correct / target.numel())
+        if not stream.any():
+            continue
+        said = speaks(lg[stream], silent, threshold)
+        n_stream = int(stream.sum())
+        if said.any():
+            diff = n_stream - int(said.nonzero()[0, 0]) - 1
+        elif r == len(stops) - 1:
+            diff = 0
+        else:
+            nxt = int((ids[stops[r]:stops[r + 1]] == frame_token_id).sum()) // per_frame
+            n_append = min(nxt, n_frames - 1)
+            diff = 0
+            if n_append > 0:
+                last = a + int(stream.nonzero()[-1, 0])
+                more = list(late(last + 1, n_append))[:n_append] if late else []
+                diff = -(more.index(True) + 1) if True in more else -n_append
+        diffs.append(abs(diff))
+        if lm.any():
+            total = n_stream + int(target.numel())
+            if diff == 0:
+                fluencies.append((n_stream + n_correct) / total)
+            elif diff > 0:
+                fluencies.append((n_stream - diff) / total)
+            else:
+                fluencies.append((n_stream - 1) / total)
+    mean = (lambda v, default: sum(v) / len(v) if v else default)
+    return {'lm_ppl': mean(ppls, 1.0), 'time_diff': mean(diffs, 0.0) / fps,
+            'fluency': mean(fluencies, 1.0), 'lm_correctness': mean(corrects, 1.0)}
+
+
+IGNORE_INDEX = -100
+
+
+def _tokens_per_frame(example, frame_token_id):
+    """Frame tokens per frame of an example (all frames have the same count)."""
+    n_v = sum(1 for i in example.input_ids if i == frame_token_id)
+    return n_v // example.num_frames if example.num_frames else 0
+
+
 def summarize(results):
-    """Mean of each metric over dialogues that have it (the paper's per-video average)."""
+    """Mean of each metric over dialogues that have it (the paper's per-video average).
+
+    ``reference``: the reference-definition metrics (every dialogue has them, defaults
+    included); the other keys are live_ros's per-turn variant (turn_metrics).
+    """
     out = {}
     for key in ('lm_ppl', 'time_diff', 'fluency', 'lm_correctness'):
         vals = [r[key] for r in results if r.get(key) is not None]
         out[key] = sum(vals) / len(vals) if vals else None
     out['decision_auc'] = decision_auc([x for r in results for x in r.get('decisions', [])])
+    refs = [r['reference'] for r in results if r.get('reference')]
+    if refs:
+        out['reference'] = {k: sum(x[k] for x in refs) / len(refs) for k in refs[0]}
     out['dialogues'] = len(results)
     return out
 

@@ -53,6 +53,10 @@ def test_eval_cli_writes_json_table_and_timeline(model_dir, coin, tmp_path, caps
     assert tf['dialogues'] == 2 and tf['lm_ppl'] > 1.0
     assert 0.0 <= tf['fluency'] <= 1.0 and 0.0 <= tf['lm_correctness'] <= 1.0
     assert tf['time_diff'] >= 0.0
+    ref = tf['reference']  # the reference's definitions, every dialogue counted
+    assert ref['lm_ppl'] >= 1.0 and ref['time_diff'] >= 0.0
+    assert 0.0 <= ref['fluency'] <= 1.0 and 0.0 <= ref['lm_correctness'] <= 1.0
+    assert all('reference' in r for r in report['per_dialogue'])
     fr = report['free_run']
     assert fr['dialogues'] == 1 and fr['true_per_min'] > 0
     assert fr['spoken_per_min'] >= 0 and fr['unprompted_per_min'] >= 0

@@ -7,22 +7,25 @@ import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.format import Dialogue, Turn
-from live_ros.metrics import (decision_auc, dialogue_metrics, speaks, summarize,
-                              turn_metrics)
+from live_ros.metrics import (decision_auc, dialogue_metrics, reference_metrics, speaks,
+                              summarize, turn_metrics)
 from live_ros.template import StreamTemplate
 
-tiny_models = pytest.importorskip('tiny_models')
+import tiny_models  # noqa: E402
 
 DIALOGUE = Dialogue('synthetic:0', fps=2.0, duration=2.0, turns=[
     Turn('user', 0.0, 'Go.'), Turn('assistant', 1.0, 'Hi.'),
     Turn('user', 1.5, 'Q?'), Turn('assistant', 1.5, 'A.')])
 
 
+def _template():
+    return StreamTemplate.from_tokenizer(tiny_models.build_tokenizer(), tokens_per_frame=2,
+                                         system_prompt='Sys.')
+
+
 @pytest.fixture(scope='module')
 def example():
-    t = StreamTemplate.from_tokenizer(tiny_models.build_tokenizer(), tokens_per_frame=2,
-                                      system_prompt='Sys.')
-    return build_example(t, DIALOGUE)
+    return build_example(_template(), DIALOGUE)
 
 
 def _logits(ex, vocab=400, speak_at=(21,), wrong_text=()):
@@ -109,3 +112,54 @@ def test_decision_auc(example):
     assert decision_auc([(0.9, True), (0.1, False)]) == 0.0
     assert decision_auc([(0.5, True), (0.5, False), (0.7, False)]) == 0.75
     assert decision_auc([(0.5, False)]) is None
+
+
+# -- the reference's definitions -----------------------------------------------------------
+# The sequence splits at eos into turn 0 = [0, 30) (frame 0, 'Go.', frames 1-2, 'Hi.') and
+# turn 1 = [30, 46) (frame 3, 'Q?', 'A.'); frame 4 after the last eos is in no turn. Turn 0's
+# decisions: 8 (before the user: learns ']\n'), 18 (silent), 21 (speak); its language
+# positions: 22-28 ('Assistant', ':', ' ', 'H', 'i', '.', eos: 7, where live_ros's variant
+# scores 5). Turn 1: decision 33 (before the user), language 39-44 (6).
+
+
+def _reference(ex, logits, late=None):
+    t = _template()
+    return reference_metrics(logits, ex, t.frame_token_id, t.eos_token_id, 0.0, 2.0, late)
+
+
+def test_reference_scores_assistant_prefix_and_user_frames(example):
+    ex = example
+    m = _reference(ex, _logits(ex, wrong_text=(26,)))
+    ce_wrong = -math.log(1 / (math.exp(4) + 399))
+    # turn 0: 7 language tokens, 26 wrong (4 right before it); turn 1: all 6 right
+    ppl0 = math.exp((6 * _ce_right() + ce_wrong) / 7)
+    assert m['lm_ppl'] == pytest.approx((ppl0 + math.exp(_ce_right())) / 2, rel=1e-4)
+    assert m['lm_correctness'] == pytest.approx((4 / 7 + 1) / 2)
+    # turn 0 "speaks" first at its first decision (8, before the user): early by 2 frames;
+    # turn 1 speaks at its only decision: exact
+    assert m['time_diff'] == pytest.approx((2 + 0) / 2 / 2.0)
+    assert m['fluency'] == pytest.approx(((3 - 2) / (3 + 7) + (1 + 6) / 7) / 2)
+
+
+def test_reference_late_start_and_defaults(example):
+    ex = example
+    logits = _logits(ex, speak_at=())
+    logits[8] = 0.0
+    logits[8, ex.decision_token] = 4.0  # silent before the user too: no speak in turn 0
+    calls = []
+
+    def late(stop, n):
+        calls.append((stop, n))
+        return [True]
+
+    m = _reference(ex, logits, late)
+    # appended after the turn's last decision (21): min(1 frame in turn 1, 3 - 1) = 1
+    assert calls == [(22, 1)]
+    assert m['time_diff'] == pytest.approx((1 + 0) / 2 / 2.0)
+    assert m['fluency'] == pytest.approx(((3 - 1) / 10 + 1.0) / 2)
+    silent = Dialogue('synthetic:0', fps=2.0, duration=1.0, turns=[])
+    t = _template()
+    empty = build_example(t, silent)
+    d = reference_metrics(torch.zeros(len(empty.input_ids), 400), empty, t.frame_token_id,
+                          t.eos_token_id)
+    assert d == {'lm_ppl': 1.0, 'time_diff': 0.0, 'fluency': 1.0, 'lm_correctness': 1.0}
