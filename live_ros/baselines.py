@@ -146,7 +146,8 @@ class PromptedStream:
                 scores[self.model.frame_token_id] = -float('inf')
             token = int(scores.argmax())
             generated.append(token)
-            if token == self.model.eos_token_id or len(generated) >= self.max_new_tokens:
+            if token in self.model.template.stop_token_ids or \
+                    len(generated) >= self.max_new_tokens:
                 break
             self._feed([token])
         self.enc.assistant_generated(generated)

@@ -53,6 +53,8 @@ class LiveConfig:
     image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     pad_color: list = field(default_factory=lambda: [0, 0, 0])
+    # 'area' (anti-aliased shrinking) or 'bicubic' (live_ros/preprocess.py)
+    resize_filter: str = 'area'
     fps: float = 2.0
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     frame_token: str = '<v>'
@@ -68,6 +70,11 @@ class LiveConfig:
     # Recent dialogue turns kept (as text) when the cache is rebuilt.
     context_keep_turns: int = 8
     dtype: str = 'auto'
+    # Vision tower precision: 'auto' = the LLM's dtype (bf16 on CUDA, float32 on CPU), or a
+    # dtype name; ``vision_autocast`` (e.g. 'float16', CUDA only) runs the tower under
+    # autocast. The reference keeps SigLIP in float32 under float16 autocast (the 8B preset).
+    vision_dtype: str = 'auto'
+    vision_autocast: str = None
     device: str = 'auto'
     attn: str = 'sdpa'
     # Relative paths of trained weights inside a model dir (see model.py).
@@ -88,6 +95,7 @@ class LiveConfig:
         """Build from a dict, tolerating unknown keys from newer versions."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values.setdefault('resize_filter', 'bicubic')  # saved before the setting existed
         if isinstance(values.get('lora'), dict):
             values['lora'] = LoraSettings(**values['lora'])
         return cls(**values)
@@ -127,6 +135,8 @@ def _videollm_online_8b_v1plus():
         fps=2.0,
         lora=LoraSettings(r=128, alpha=256, dropout=0.05, targets=LLAMA_LORA_TARGETS,
                           modules_to_save=['connector']),
+        vision_dtype='float32',
+        vision_autocast='float16',
         adapter='chenjoya/videollm-online-8b-v1plus',
     )
 

@@ -112,8 +112,11 @@ class LiveModel(nn.Module):
         tokenizer = load_tokenizer(cfg.llm)
         llm = load_llm(cfg.llm, dtype, cfg.attn)
         vision_path, _ = resolve_source(cfg.vision)
-        tower = load_vision_tower(vision_path, dtype=dtype)
-        vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token)
+        vision_dtype = dtype if cfg.vision_dtype in (None, 'auto') else getattr(
+            torch, cfg.vision_dtype)
+        tower = load_vision_tower(vision_path, dtype=vision_dtype)
+        vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token,
+                             autocast=cfg.vision_autocast)
         llm.connector = build_connector(vision.hidden_size, llm.config.hidden_size).to(dtype)
         adapter = adapter if adapter is not None else cfg.adapter
         if adapter:
@@ -163,7 +166,8 @@ class LiveModel(nn.Module):
     def preprocess(self, images):
         """RGB uint8 HxWx3 frames -> normalised pixels [B, 3, S, S] for this backbone."""
         c = self.cfg
-        return preprocess_frames(images, c.frame_size, c.image_mean, c.image_std, c.pad_color)
+        return preprocess_frames(images, c.frame_size, c.image_mean, c.image_std, c.pad_color,
+                                 c.resize_filter)
 
     @torch.no_grad()
     def encode_frames(self, pixel_values):

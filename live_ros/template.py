@@ -63,6 +63,9 @@ class Layout:
     frame_times: list = field(default_factory=list)
 
 
+END_TOKENS = ('<|eot_id|>', '<|end_of_text|>', '<|im_end|>', '<|endoftext|>')
+
+
 class StreamTemplate:
     """Token-level template of one model: tokenizer plus frame/interval/bos/eos ids."""
 
@@ -77,6 +80,11 @@ class StreamTemplate:
         self.eos_token_id = tokenizer.eos_token_id
         if self.eos_token_id is None:
             raise ValueError('the tokenizer needs an eos token')
+        # Decoding stops at eos and at every other end token the tokenizer has (Llama-3
+        # ends a turn with <|eot_id|> but may emit <|end_of_text|>; the reference stops at both).
+        vocab = tokenizer.get_vocab()
+        self.stop_token_ids = frozenset(
+            [self.eos_token_id] + [vocab[t] for t in END_TOKENS if t in vocab])
 
     @classmethod
     def from_tokenizer(cls, tokenizer, frame_token='<v>', interval_token=',',
@@ -238,13 +246,13 @@ class DialogueEncoder:
     def assistant_generated(self, generated):
         """Record generated ids; all but the last were fed while decoding.
 
-        The last one (eos, or the token at max_new_tokens) is left to be fed with the next
-        event; an eos is added when decoding stopped at the token limit, so the template stays
-        valid.
+        The last one (an end token, or the token at max_new_tokens) is left to be fed with the
+        next event; an eos is added when decoding stopped at the token limit, so the template
+        stays valid.
         """
         self.ids.extend(generated)
         self._taken = len(self.ids) - 1 if generated else len(self.ids)
-        if not generated or generated[-1] != self.t.eos_token_id:
+        if not generated or generated[-1] not in self.t.stop_token_ids:
             self.ids.append(self.t.eos_token_id)
         self._end_response()
 

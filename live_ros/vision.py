@@ -43,11 +43,13 @@ class FrameTokens(nn.Module):
     tokens are skipped) is adaptive-average-pooled to k x k, as in VideoLLM-online.
     """
 
-    def __init__(self, tower, pool=3, global_token='pooler'):
+    def __init__(self, tower, pool=3, global_token='pooler', autocast=None):
         super().__init__()
         self.tower = tower
         self.pool = pool
         self.global_token = global_token
+        # dtype name for torch.autocast on CUDA (the reference: float32 weights, float16 math)
+        self.autocast = getattr(torch, autocast) if autocast else None
         cfg = tower.config
         self.patch_size = getattr(cfg, 'patch_size', 16)
         self.hidden_size = cfg.hidden_size
@@ -60,8 +62,13 @@ class FrameTokens(nn.Module):
     @torch.no_grad()
     def forward(self, pixel_values):
         """Encode a normalised batch [B, 3, H, W] into frame tokens [B, T, C]."""
-        dtype = next(self.tower.parameters()).dtype
-        out = self.tower(pixel_values=pixel_values.to(dtype))
+        param = next(self.tower.parameters())
+        pixel_values = pixel_values.to(param.device, param.dtype)
+        if self.autocast is not None and param.device.type == 'cuda':
+            with torch.autocast('cuda', dtype=self.autocast):
+                out = self.tower(pixel_values=pixel_values)
+        else:
+            out = self.tower(pixel_values=pixel_values)
         hidden = out.last_hidden_state
         b, _, h, w = pixel_values.shape
         gh, gw = h // self.patch_size, w // self.patch_size

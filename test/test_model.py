@@ -22,6 +22,27 @@ def test_letterbox_scales_longest_side_and_pads_centred():
     assert torch.allclose(pixels[0, :, 16], torch.tensor(200 / 255 * 2 - 1))
 
 
+def test_shrinking_is_anti_aliased_by_default():
+    """Fine stripes (1 of 5 columns lit) shrunk 4x: 'area' keeps the mean brightness and
+    damps the pattern; bicubic sampling aliases it into strong false stripes."""
+    image = np.zeros((128, 128, 3), dtype=np.uint8)
+    image[:, ::5] = 255
+    area = letterbox(image, 32).astype(float)
+    cubic = letterbox(image, 32, resize_filter='bicubic').astype(float)
+    assert abs(area.mean() - 51.0) < 2 and area.std() < 30
+    assert abs(cubic.mean() - 51.0) > 8 and cubic.std() > 2 * area.std()
+    with pytest.raises(ValueError):
+        preprocess_frames([image], 32, [0.5] * 3, [0.5] * 3, resize_filter='nearest')
+
+
+def test_configs_saved_before_resize_filter_load_as_bicubic():
+    from live_ros.config import LiveConfig, preset
+    assert preset('videollm-online-8b-v1plus').resize_filter == 'area'
+    old = preset('default').to_dict()
+    del old['resize_filter']
+    assert LiveConfig.from_dict(old).resize_filter == 'bicubic'
+
+
 def test_frame_tokens_are_pooler_plus_pooled_grid(tmp_path):
     model, cfg = build_tiny_live_model(tmp_path)
     assert model.tokens_per_frame == 10
@@ -156,3 +177,13 @@ def test_other_backbone_families_load_and_stream(tmp_path, llm_kind, vision_kind
     frame = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
     (response,) = session.push_frame(frame, 0.0)
     assert response.frame_index == 0 and session.cache_tokens == len(session.fed_ids)
+
+
+def test_vision_tower_precision_is_its_own_setting(tmp_path):
+    """vision_dtype sets the tower's precision apart from the LLM's (float32 here)."""
+    model, _ = build_tiny_live_model(tmp_path, vision_dtype='bfloat16')
+    assert next(model.vision.tower.parameters()).dtype == torch.bfloat16
+    assert model.dtype == torch.float32
+    pixels = torch.randn(1, 3, TINY_IMAGE, TINY_IMAGE)
+    assert model.vision(pixels).dtype == torch.bfloat16
+    assert model.encode_frames(pixels).dtype == torch.float32

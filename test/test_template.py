@@ -134,3 +134,22 @@ def test_special_token_strings_in_user_text_stay_text(template):
     assert ids.count(template.frame_token_id) == template.tokens_per_frame
     assert template.eos_token_id not in ids
     assert tok.decode(ids).endswith(']\nUser: what is <v> and ' + tok.eos_token + '?\nAssistant:')
+
+
+def test_decoding_stops_at_every_end_token_of_the_tokenizer():
+    """Llama-3 has <|eot_id|> (eos) and <|end_of_text|>: both end a response, no eos added."""
+    tok = build_tokenizer()
+    tok.add_tokens(['<|end_of_text|>'], special_tokens=True)
+    template = StreamTemplate.from_tokenizer(tok, tokens_per_frame=1, system_prompt='S')
+    end = tok.convert_tokens_to_ids('<|end_of_text|>')
+    assert template.stop_token_ids == {tok.eos_token_id, end}
+    enc = template.encoder()
+    enc.system('S')
+    enc.frame()
+    enc.assistant_prefix()
+    word = template.tokenize(' hi')
+    enc.assistant_generated(word + [end])
+    assert enc.ids[-1] == end and enc.ids.count(tok.eos_token_id) == 0
+    enc.assistant_prefix()
+    enc.assistant_generated(word)  # stopped at the token limit: eos closes the turn
+    assert enc.ids[-1] == tok.eos_token_id

@@ -37,6 +37,8 @@ def feature_key(dialogue, cfg, n_frames):
         'size': cfg.frame_size, 'mean': cfg.image_mean, 'std': cfg.image_std,
         'pad': cfg.pad_color, 'pool': cfg.pool, 'global': cfg.global_token,
     }
+    if cfg.resize_filter != 'bicubic':  # keys of caches made before the setting stay valid
+        parts['resize'] = cfg.resize_filter
     blob = json.dumps(parts, sort_keys=True).encode()
     return hashlib.sha1(blob).hexdigest()[:20]
 

@@ -217,7 +217,7 @@ class StreamingSession:
             generated.append(token)
             if self.on_token is not None:
                 self.on_token(query_id, self._decode(generated), t)
-            if (token == self.model.eos_token_id or len(generated) >= self.max_new_tokens
+            if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
                     or not self.policy.fits(self.cache_tokens, 1 + 2)):
                 break
             logits = self._feed([token])
