@@ -65,6 +65,9 @@ class LiveConfig:
     use_lora: bool = True
     # Token budget of the streaming KV cache (None: the LLM's max_position_embeddings).
     context_budget: int = None
+    # 'bounded' (rebuild near the budget, streaming/context.py) or 'reference' (never
+    # rebuild: the cache grows without limit, as in the reference code; for comparisons).
+    context_mode: str = 'bounded'
     # Frames kept when the cache is rebuilt near the budget.
     context_keep_frames: int = 60
     # Recent dialogue turns kept (as text) when the cache is rebuilt.

@@ -72,3 +72,14 @@ def test_rebuild_replays_recent_dialogue_as_text(tmp_path):
             # The question (older than the kept frames) comes back as a text turn.
             assert '\nUser: Where is the cup?\nAssistant: ' in text
     assert rebuilds_seen >= 2
+
+
+def test_reference_context_mode_never_rebuilds(tmp_path):
+    """context_mode='reference' grows one cache past the budget, as the reference code does."""
+    model, _ = build_tiny_live_model(tmp_path)
+    silent, _ = steer_frame_decisions(model)
+    session = StreamingSession(model, context_budget=120, context_mode='reference')
+    for i in range(30):
+        session.push_frame(silent, i * 0.5)
+    assert session.rebuilds == 0
+    assert session.cache_tokens == len(session.fed_ids) > 120

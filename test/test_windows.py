@@ -57,3 +57,29 @@ def test_a_short_dialogue_is_one_window():
     template = _template()
     d = SyntheticWorld(3).dialogue(10.0)
     assert context_windows(d, template, BOUND, KEEP_FRAMES, KEEP_TURNS) == [d]
+
+
+def test_window_layout_equals_the_sessions_rebuilt_cache(tmp_path):
+    """The training window after a rebuild holds exactly the ids the session's cache holds."""
+    from live_ros.data.format import Dialogue, Turn
+    from live_ros.streaming.session import StreamingSession
+    model, _ = tiny_models.build_tiny_live_model(tmp_path)
+    silent, _ = tiny_models.steer_frame_decisions(model)
+    session = StreamingSession(model, context_budget=300, max_new_tokens=3, keep_frames=4)
+    session.ask('Where is the cup?', 0.0)
+    answer, rebuilt_at = None, None
+    for i in range(60):
+        for r in session.push_frame(silent, i * 0.5):
+            answer = r.text
+        if session.rebuilds:
+            rebuilt_at = i
+            break
+    assert rebuilt_at is not None and answer is not None
+    d = Dialogue('synthetic:0', 2.0, 59 / 2.0, turns=[
+        Turn('user', 0.0, 'Where is the cup?'), Turn('assistant', 0.0, answer)])
+    windows = context_windows(d, model.template, session.context_bound, 4,
+                              model.cfg.context_keep_turns)
+    assert windows[0].meta['window'] == [0, rebuilt_at]
+    assert windows[1].meta['window'][0] == rebuilt_at - 4
+    ex = build_example(model.template, windows[1])
+    assert ex.input_ids[:len(session.fed_ids)] == session.fed_ids

@@ -48,8 +48,12 @@ class StreamingSession:
 
     def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
                  sampling=None, on_token=None, on_response=None, system_prompt=None,
-                 keep_frames=None, keep_turns=None, seed=0):
+                 keep_frames=None, keep_turns=None, seed=0, context_mode=None):
         cfg = model.cfg
+        self.context_mode = context_mode or cfg.context_mode
+        if self.context_mode not in ('bounded', 'reference'):
+            raise ValueError(f"context_mode must be 'bounded' or 'reference', "
+                             f'got {self.context_mode!r}')
         self.model = model
         self.template = model.template
         self.response_threshold = float(cfg.response_threshold if response_threshold is None
@@ -200,6 +204,8 @@ class StreamingSession:
         return len(self.enc.ids) - self.enc.fed + len(self.enc._pending.encode('utf-8'))
 
     def _ensure_room(self, need):
+        if self.context_mode == 'reference':
+            return
         if not self.policy.fits(self.cache_tokens + self._pending_tokens(), need):
             self._rebuild()
 
@@ -218,7 +224,8 @@ class StreamingSession:
             if self.on_token is not None:
                 self.on_token(query_id, self._decode(generated), t)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
-                    or not self.policy.fits(self.cache_tokens, 1 + 2)):
+                    or (self.context_mode == 'bounded'
+                        and not self.policy.fits(self.cache_tokens, 1 + 2))):
                 break
             logits = self._feed([token])
         self.enc.assistant_generated(generated)
