@@ -1,6 +1,6 @@
 """live-eval: the paper's streaming metrics, COIN benchmarks and a free-running check.
 
-``live-eval --model DIR --data SPEC [SPEC ...] [--free-run N] [--long MIN ...] [--coin F] --out DIR``
+``live-eval --model DIR --data SPEC ... [--free-run N] [--long MIN ...] [--coin F] --out DIR``
 
 - Teacher-forced (one pass per video): LM-PPL, TimeDiff, Fluency, LM-Correctness as
   live_ros.metrics defines them, in the layout the model was trained with (``--format``,
@@ -31,7 +31,7 @@ import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.dataset import StreamDataset, load_data
-from live_ros.data.format import Dialogue, Turn, frames_of, iter_frames, stream_events
+from live_ros.data.format import Dialogue, Turn, iter_frames, stream_events
 from live_ros.metrics import (dialogue_metrics, longest_identical_run, reference_metrics, speaks,
                               summarize)
 

@@ -129,7 +129,7 @@ def dialogue_metrics(logits, example, threshold=0.0, fps=2.0, late=None):
 
 def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0.0, fps=2.0,
                       late=None):
-    """The four metrics exactly as the reference's stream evaluation defines them.
+    """Compute the four metrics exactly as the reference's stream evaluation defines them.
 
     The sequence is cut into turns at every eos (a turn runs from the token after the
     previous eos through its own eos, frames and user text included). In a turn, learned

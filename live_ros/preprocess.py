@@ -8,11 +8,11 @@ sampling aliases fine texture going from 1080p to 384); enlarging is bicubic. Mo
 before the setting existed load with 'bicubic' (what they were trained on).
 """
 
-RESIZE_FILTERS = ('area', 'bicubic')
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+RESIZE_FILTERS = ('area', 'bicubic')
 
 
 def letterbox(image, size, pad_color=(0, 0, 0), resize_filter='area'):

@@ -23,8 +23,10 @@ def test_letterbox_scales_longest_side_and_pads_centred():
 
 
 def test_shrinking_is_anti_aliased_by_default():
-    """Fine stripes (1 of 5 columns lit) shrunk 4x: 'area' keeps the mean brightness and
-    damps the pattern; bicubic sampling aliases it into strong false stripes."""
+    """Shrink fine stripes 4x: 'area' keeps their brightness, bicubic aliases them.
+
+    One column in five is lit; bicubic sampling turns that into strong false stripes.
+    """
     image = np.zeros((128, 128, 3), dtype=np.uint8)
     image[:, ::5] = 255
     area = letterbox(image, 32).astype(float)

@@ -157,7 +157,7 @@ def test_context_windows_train(backbones, tmp_path):
 
 
 def test_two_process_ddp_on_cpu(backbones, tmp_path):
-    """torchrun --nproc_per_node 2 (gloo on CPU) trains the tiny config; both ranks finish."""
+    """Train with torchrun --nproc_per_node 2 (gloo on CPU): both ranks finish."""
     import subprocess
     import sys
     llm, vision = backbones

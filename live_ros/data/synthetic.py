@@ -237,7 +237,7 @@ class SyntheticWorld:
                         turns=turns, meta=self._meta(mode))
 
     def _mixed(self, events, n_frames, duration):
-        """A long stream of narration, assist and quiet segments (see ``dialogue``)."""
+        """Build a long stream of narration, assist and quiet segments (see ``dialogue``)."""
         rng = random.Random(f'mixed-{self.seed}-{duration}')
         event_frames = {e.frame for e in events}
         turns, busy = [], set(event_frames) | {0}
