@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from live_ros.data.converters import (clean_narration, coin_accuracy, coin_benchmark,
-                                      coin_dialogues, ego4d_narration_streams,
+from live_ros.data.converters import (EGO4D_NARRATION_INSTRUCTION, clean_narration,
+                                      coin_accuracy, coin_benchmark, coin_dialogues,
+                                      ego4d_narration_streams,
                                       goalstep_dialogues, levenshtein, main, match_category,
                                       rewrite)
-from live_ros.data.format import load_dialogues
+from live_ros.data.format import Turn, load_dialogues
 
 EGO4D = {'videos': {'vid1': {'narration_pass_1': {'narrations': [
     {'timestamp_sec': 10.2, 'narration_text': '#C C picks a cup'},
@@ -36,24 +37,46 @@ GOALSTEP = {'videos': [{'video_uid': 'g1', 'goal_description': 'make tea', 'segm
 
 
 def test_clean_narration():
-    assert clean_narration('#C C picks a cup') == 'Picks a cup.'
+    """As the reference: '#' tags removed, subject letters kept, first word capitalised."""
+    assert clean_narration('#C C picks a cup') == 'C picks a cup.'
     assert clean_narration('#O X waves #unsure') == 'X waves.'
-    assert clean_narration('#C C ') == ''
+    assert clean_narration('#C C ') == 'C.'
+    assert clean_narration('  ') == ''
 
 
 def test_ego4d_narration_streams(tmp_path):
     path = tmp_path / 'narration.json'
     path.write_text(json.dumps(EGO4D))
-    ds = ego4d_narration_streams(str(path), video_root='/videos', max_duration=60.0)
-    assert len(ds) == 2  # the narration at 400 s starts a second window
+    ds = ego4d_narration_streams(str(path), video_root='/videos')
+    assert len(ds) == 2  # one stream per narration pass, every pass used
     d = ds[0]
-    assert d.video == '/videos/vid1.mp4' and d.start == 10.0 and d.fps == 2.0
-    assert d.turns[0].role == 'user' and d.turns[0].time == 0.0
+    assert d.video == '/videos/vid1.mp4' and d.start == 10.5 and d.fps == 2.0
+    assert d.meta['pass'] == 'narration_pass_1'
+    assert d.turns[0] == Turn('user', 0.0, EGO4D_NARRATION_INSTRUCTION)
     got = [(t.time, t.text) for t in d.turns[1:]]
-    # 10.2 -> 10.5; 11.1 and 11.3 both ceil to 11.5 (the later one wins); the repeat is dropped
-    assert got == [(0.5, 'Picks a cup.'), (1.5, 'Puts the jug down.'), (4.5, 'X waves.')]
-    assert d.duration == 4.5 and d.num_frames == 10
-    assert ds[1].start == 400.0 and ds[1].turns[1].text == 'Opens the door.'
+    # 10.2 -> 10.5 = the start, answered right after the instruction; 11.1 and 11.3 both
+    # ceil to 11.5 (the later wins); the repeat at 13.0 is skipped; 'X waves.' at 14.5;
+    # 400 s is frame 780 of the stream (kept: under 1200 frames)
+    assert got == [(0.0, 'C picks a cup.'), (1.0, 'C puts the jug down.'),
+                   (4.0, 'X waves.'), (389.5, 'C opens the door.')]
+    assert d.duration == 389.5 and d.num_frames == 780
+    # the second pass: 'C ignored pass.' has 3 words, one narration at 1.0 s
+    assert [(t.time, t.text) for t in ds[1].turns[1:]] == [(0.0, 'C ignored pass.')]
+    # clipped at max_frames by dropping whole later narrations
+    short = ego4d_narration_streams(EGO4D, max_frames=10)[0]
+    assert [t.text for t in short.turns[1:]] == [
+        'C picks a cup.', 'C puts the jug down.', 'X waves.']
+    assert short.num_frames == 9
+    # a split: only the listed videos
+    assert ego4d_narration_streams(EGO4D, video_uids=['other']) == []
+
+
+def test_ego4d_narrations_under_two_words_are_dropped():
+    anno = {'v': {'narration_pass_1': {'narrations': [
+        {'timestamp_sec': 1.0, 'narration_text': '#C C'},
+        {'timestamp_sec': 2.0, 'narration_text': '#C C sits'}]}}}
+    d = ego4d_narration_streams(anno)[0]
+    assert d.start == 2.0 and [t.text for t in d.turns[1:]] == ['C sits.']
 
 
 def test_coin_dialogues_queries_and_step_boundaries(tmp_path):

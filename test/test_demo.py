@@ -52,3 +52,7 @@ def test_short_demo_prints_responses_and_answer(model_dir, tmp_path):
     assert re.search(r'^\[\s*[\d.]+ s\] user asks: .+$', out, re.M), out
     assert re.search(r'^\[\s*[\d.]+ s\] answer \(our question\): .+$', out, re.M), out
     assert '[demo] summary' in out and 'frames/s' in out, out
+    node_log = (tmp_path / 'logs' / 'live_node.log').read_text()
+    if model_dir == str(DEFAULT_MODEL):
+        # a newcomer is told once, at start, what the embedded default is (and is not)
+        assert node_log.count('the embedded default is a small demo model') == 1, node_log

@@ -81,3 +81,11 @@ def test_live_infer_image_folder_realtime(model_dir, tmp_path, capsys):
 def test_missing_video_is_an_error(capsys):
     assert main(['/nonexistent/video.mp4', '--model', 'x']) == 2
     assert 'no such video' in capsys.readouterr().err
+
+
+def test_embedded_default_is_recognised_as_the_demo_model(tmp_path):
+    from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default
+    assert is_embedded_default('default') and is_embedded_default(EMBEDDED_MODEL_DIR)
+    assert is_embedded_default(EMBEDDED_MODEL_DIR + '/')
+    assert not is_embedded_default(str(tmp_path))
+    assert 'synthetic world' in DEMO_MODEL_NOTE and 'model:=' in DEMO_MODEL_NOTE

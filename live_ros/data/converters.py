@@ -1,9 +1,11 @@
 """Offline annotations -> streaming dialogues, the way the paper builds its training data.
 
 - Ego4D narrations (``{videos: {uid: {narration_pass_1: {narrations: [{timestamp_sec,
-  narration_text}]}}}}`` or the same mapping without the ``videos`` level): every narration
-  becomes an assistant turn at its time ceiled to the 2 fps grid, after a user instruction
-  asking for real-time narration (a real-time narration stream).
+  narration_text}]}}}}`` or the same mapping without the ``videos`` level): each narration
+  pass becomes one real-time narration stream, built as the reference builds it (subject tags
+  kept, one instruction, ceiled times, 1200-frame clip; see ego4d_narration_streams). The
+  reference's train / val / test splits are video-uid lists derived from the Ego4D benchmark
+  annotations: pass them with ``--video-uids``.
 - Step annotations, COIN layout (``{database: {uid: {annotation: [{segment: [s, e], label}],
   class, subset}}}``) and Ego4D GoalStep-like layout (``{videos: [{video_uid,
   goal_description, segments: [{start_time, end_time, step_description}]}]}``): user queries
@@ -25,11 +27,6 @@ import re
 from live_ros.data.format import Dialogue, Turn, save_dialogues
 
 EPS = 1e-6
-NARRATION_INSTRUCTIONS = (
-    'Please concisely narrate the video in real time.',
-    'Narrate what I am doing, concisely, as it happens.',
-    'Describe my actions in real time with short sentences.',
-)
 PAST = ('What did I just do?', 'What was my last step?', 'What have I just finished?')
 CURRENT = ('What am I doing now?', 'What is the current step?', 'Which step is this?')
 NEXT = ('What should I do next?', 'What is the next step?', 'What comes next?')
@@ -48,73 +45,79 @@ def floor_time(t, fps):
 
 
 # -- Ego4D narrations -----------------------------------------------------------------------
+# The reference's one narration instruction: it asks for the tags the narrations keep.
+EGO4D_NARRATION_INSTRUCTION = (
+    "Please concisely narrate the video in real time. Use the tag 'C' to denote the camera "
+    "wearer, and other letter tags, such as 'X', to denote other individuals in the scene.")
+
+
 def clean_narration(text):
-    """'#C C picks a cup' -> 'Picks a cup.'; other tags keep their letter ('#O X' -> 'X')."""
-    t = re.sub(r'#\s*[Cc]\s+[Cc](\s+|$)', '', text.strip())
-    t = re.sub(r'#\s*unsure', '', t, flags=re.IGNORECASE)
-    t = re.sub(r'#\s*[A-Za-z]\b\s*', '', t)
-    t = t.replace('#', '')
-    t = ' '.join(t.split()).strip(' .,\n')
-    if not t:
+    """'#C C picks a cup' -> 'C picks a cup.': '#' tags go, the subject letters stay."""
+    t = str(text)
+    for tag in ('#C', '#c', '@c', '#O', '#o', '#Unsure', '#unsure', '#'):
+        t = t.replace(tag, '')
+    words = (t.strip('.,\n ') + '.').split()
+    if not words or words == ['.']:
         return ''
-    return t[0].upper() + t[1:] + '.'
+    words[0] = words[0].capitalize()
+    return ' '.join(words)
 
 
-def ego4d_narration_streams(anno, video_root='', fps=2.0, max_duration=120.0, seed=0,
-                            video_ext='.mp4', passes=('narration_pass_1',)):
-    """Ego4D narration JSON (dict or path) -> real-time narration dialogues.
+def ego4d_narration_streams(anno, video_root='', fps=2.0, max_frames=1200, video_ext='.mp4',
+                            passes=None, video_uids=None):
+    """Ego4D narration JSON (dict or path) -> real-time narration dialogues, as the reference.
 
-    Each (video, pass) becomes streams of at most `max_duration` seconds starting at a
-    narration; in each, the instruction comes after the first frame and every narration
-    follows the frame at its ceiled time. Repeated texts are dropped and two narrations ceiled
-    onto the same frame keep the later one, as in the reference.
+    Every narration pass of every video (or of ``video_uids``: the split's videos) becomes one
+    stream starting at its first narration: the instruction follows the first frame and the
+    first narration answers it at once; every later narration follows the frame at its
+    ceiled time. Narrations of fewer than two words are dropped, a repeat of the previous
+    text is skipped, two narrations ceiled onto one frame keep the later, and the stream is
+    clipped at ``max_frames`` by dropping whole later narrations.
     """
     if isinstance(anno, str):
         with open(anno) as f:
             anno = json.load(f)
     videos = anno.get('videos', anno)
-    rng = random.Random(seed)
+    keep = None if video_uids is None else set(video_uids)
     out = []
     for uid in sorted(videos):
-        for name in passes:
-            narr = (videos[uid] or {}).get(name) or {}
+        if keep is not None and uid not in keep:
+            continue
+        entry = videos[uid] or {}
+        names = passes or sorted(k for k in entry if k.startswith('narration_pass'))
+        for name in names:
             items = []
-            for n in narr.get('narrations', []):
+            for n in (entry.get(name) or {}).get('narrations', []):
                 text = clean_narration(n.get('narration_text', ''))
-                if text:
+                if len(text.split(' ')) >= 2:
                     items.append((float(n['timestamp_sec']), text))
             items.sort(key=lambda x: x[0])
-            out += _narration_windows(uid, name, items, video_root, video_ext, fps,
-                                      max_duration, rng)
+            d = _narration_stream(uid, name, items, video_root, video_ext, fps, max_frames)
+            if d is not None:
+                out.append(d)
     return out
 
 
-def _narration_windows(uid, name, items, video_root, video_ext, fps, max_duration, rng):
-    out, i = [], 0
-    while i < len(items):
-        start = floor_time(items[i][0], fps)
-        turns = [Turn('user', 0.0, rng.choice(NARRATION_INSTRUCTIONS))]
-        last_text, last_time = None, 0.0
-        while i < len(items):
-            t = ceil_time(items[i][0], fps) - start
-            if t > max_duration + EPS:
-                break
-            text = items[i][1]
-            i += 1
-            if text == last_text:
-                continue
-            t = max(t, 1.0 / fps)  # the instruction owns frame 0
-            if turns[-1].role == 'assistant' and abs(turns[-1].time - t) < EPS:
-                turns[-1] = Turn('assistant', t, text)
-            else:
-                turns.append(Turn('assistant', t, text))
-            last_text, last_time = text, t
-        if len(turns) > 1:
-            out.append(Dialogue(video=os.path.join(video_root, uid + video_ext), fps=fps,
-                                duration=last_time, turns=turns,
-                                start=start, meta={'source': 'ego4d_narration',
-                                                   'video_uid': uid, 'pass': name}))
-    return out
+def _narration_stream(uid, name, items, video_root, video_ext, fps, max_frames):
+    if not items:
+        return None
+    start = ceil_time(items[0][0], fps)
+    turns = [Turn('user', 0.0, EGO4D_NARRATION_INSTRUCTION)]
+    last_text, last_time = None, None
+    for when, text in items:
+        if text == last_text:
+            continue
+        t = ceil_time(when, fps) - start
+        if max_frames is not None and round(t * fps) + 1 > max_frames:
+            break
+        if last_time is not None and abs(t - last_time) < EPS:
+            turns[-1] = Turn('assistant', t, text)
+        else:
+            turns.append(Turn('assistant', t, text))
+        last_text, last_time = text, t
+    return Dialogue(video=os.path.join(video_root, uid + video_ext), fps=fps,
+                    duration=last_time, turns=turns, start=start,
+                    meta={'source': 'ego4d_narration', 'video_uid': uid, 'pass': name})
 
 
 # -- step annotations -----------------------------------------------------------------------
@@ -378,12 +381,18 @@ def main(argv=None):
     p.add_argument('output')
     p.add_argument('--video-root', default='')
     p.add_argument('--fps', type=float, default=2.0)
-    p.add_argument('--split', default=None)
+    p.add_argument('--split', default=None, help='COIN subset (training / testing)')
+    p.add_argument('--video-uids', default=None,
+                   help='JSON list of Ego4D video uids: the split to convert')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--rewrite-lm', default=None, help='local causal LM dir for rewriting')
     a = p.parse_args(argv)
     if a.kind == 'ego4d-narration':
-        ds = ego4d_narration_streams(a.annotations, a.video_root, a.fps, seed=a.seed)
+        uids = None
+        if a.video_uids:
+            with open(a.video_uids) as f:
+                uids = json.load(f)
+        ds = ego4d_narration_streams(a.annotations, a.video_root, a.fps, video_uids=uids)
     elif a.kind == 'coin':
         ds = coin_dialogues(a.annotations, a.video_root, a.fps, a.split, a.seed)
     elif a.kind == 'goalstep':
