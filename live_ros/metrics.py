@@ -1,7 +1,9 @@
 """The paper's streaming dialogue metrics, from one teacher-forced pass per video.
 
-Definitions (NOTES section 5, following the reference's stream evaluation), per assistant
-turn of a dialogue, then averaged over the dialogue's turns and over dialogues:
+Two definitions. The headline of live-eval is ``reference_metrics``: the reference code's
+exact rules (docs/REFERENCE.md; see its docstring). Below is live_ros's per-turn variant
+(``turn_metrics`` / ``dialogue_metrics``), kept as a named extra: per assistant turn of a
+dialogue, then averaged over the dialogue's turns and over dialogues:
 
 - LM-PPL: exp(mean cross-entropy over the turn's response tokens): the positions that
   predict the response text and its eos (the template's ``Assistant:`` prefix is left out,

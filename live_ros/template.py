@@ -1,6 +1,6 @@
 r"""The chat/stream template: the one place that turns dialogue events into token ids.
 
-Layout (VideoLLM-online v1+, NOTES section 5)::
+Layout (VideoLLM-online v1+, docs/REFERENCE.md)::
 
     bos + system + '\\n'
     stream      '\\n[' + ','.join(['<v>' * T] * n) + ']'

@@ -17,7 +17,7 @@ V = '<v>'
 DIALOGUE = Dialogue('synthetic:0', fps=2.0, duration=2.0, turns=[
     Turn('user', 0.0, 'Go.'), Turn('assistant', 1.0, 'Hi.'),
     Turn('user', 1.5, 'Q?'), Turn('assistant', 1.5, 'A.')])
-# (token, label) per position, as NOTES section 5 specifies the layout and the labels:
+# (token, label) per position, as docs/REFERENCE.md specifies the layout and the labels:
 # '\n[' + frames joined by ',' + ']'; ']\nUser: '; '\nAssistant: ' + text + eos; the last
 # frame token of a silent frame -> ','; of the frame where the assistant speaks -> ']\n',
 # which -> 'Assistant' ... -> eos; before a user turn: the token that closes the stream (']\n',

@@ -1,4 +1,4 @@
-"""The stream template reproduces VideoLLM-online v1+ token by token (NOTES section 5)."""
+"""The stream template reproduces VideoLLM-online v1+ token by token (docs/REFERENCE.md)."""
 
 import pytest
 
