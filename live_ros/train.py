@@ -13,7 +13,8 @@ A config has three sections:
   ``stream_weight`` (w), ``max_frames``, ``feature_cache`` (a folder: encode each stream's
   frames once with the frozen tower and train from the cached features),
   ``context_windows`` (cut long streams into the windows the bounded streaming context holds,
-  rebuilt layout included: live_ros.data.windows).
+  rebuilt layout included: live_ros.data.windows), ``label_user_frames`` (default true: the
+  frame before a user turn learns the token that closes the stream, as the reference).
 - ``train``: Hugging Face TrainingArguments (output_dir, max_steps, learning_rate, ...);
   ``bf16: auto`` turns bf16 on when a GPU is present.
 
@@ -189,7 +190,8 @@ def _data(cfg, live, specs, fmt):
         dialogues = engine_windows(live, dialogues)
     return StreamDataset(dialogues, live, fmt=fmt,
                          stream_weight=float(d.get('stream_weight', 1.0)),
-                         max_frames=d.get('max_frames'), feature_cache=d.get('feature_cache'))
+                         max_frames=d.get('max_frames'), feature_cache=d.get('feature_cache'),
+                         label_user_frames=bool(d.get('label_user_frames', True)))
 
 
 def engine_windows(live, dialogues):

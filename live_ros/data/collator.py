@@ -79,8 +79,12 @@ def stream_of(dialogue, max_frames=None):
 
 
 def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=None,
-                  system_prompt=None):
-    """Tokenize a dialogue with the model's template and attach labels and weights."""
+                  system_prompt=None, label_user_frames=True):
+    """Tokenize a dialogue with the model's template and attach labels and weights.
+
+    ``label_user_frames`` False leaves the frame before a user turn unlabelled (how models
+    trained before the reference's rule was adopted saw it).
+    """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; expected one of {FORMATS}')
     if fmt == 'per_frame':
@@ -117,7 +121,7 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
         if nxt in ('frame', 'end'):
             if fmt == 'live':
                 labels[p] = template.interval_token_id
-        elif nxt == 'user' and fmt == 'live':
+        elif nxt == 'user' and fmt == 'live' and label_user_frames:
             labels[p] = ids[p + 1]
         elif nxt == 'assistant' and fmt == 'live':
             labels[p] = ids[p + 1]

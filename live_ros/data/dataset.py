@@ -62,7 +62,7 @@ class StreamDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, dialogues, model, fmt='live', stream_weight=1.0, max_frames=None,
-                 feature_cache=None, system_prompt=None):
+                 feature_cache=None, system_prompt=None, label_user_frames=True):
         self.dialogues = list(dialogues)
         self.model = model
         self.fmt = fmt
@@ -71,7 +71,8 @@ class StreamDataset(torch.utils.data.Dataset):
         self.feature_cache = feature_cache
         self.system_prompt = system_prompt
         self.examples = [build_example(model.template, d, fmt, stream_weight, max_frames,
-                                       system_prompt) for d in self.dialogues]
+                                       system_prompt, label_user_frames)
+                         for d in self.dialogues]
 
     def __len__(self):
         return len(self.dialogues)
