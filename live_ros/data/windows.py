@@ -61,7 +61,7 @@ def context_windows(dialogue, template, bound, keep_frames, keep_turns):
                 break
             used += need
             end += 1
-        windows.append(_window(dialogue, start, end, history, after, head))
+        windows.append(_window(dialogue, start, end, history, after))
         if end >= dialogue.num_frames:
             break
         start = max(start + 1, end - keep_frames)
@@ -70,7 +70,7 @@ def context_windows(dialogue, template, bound, keep_frames, keep_turns):
     return windows
 
 
-def _window(dialogue, start, end, history, after, head):
+def _window(dialogue, start, end, history, after):
     """Dialogue of frames [start, end) with ``history`` replayed as text before them."""
     if start == 0 and end == dialogue.num_frames:
         return dialogue
