@@ -38,6 +38,8 @@ import math
 
 import torch
 
+from live_ros.data.collator import IGNORE
+
 
 def speaks(logits, silent_token, threshold=0.0):
     """Apply the decision rule to logits [N, V] at decision positions -> bool [N]."""
@@ -154,7 +156,7 @@ def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0
     starts = [0] + stops[:-1]
     ppls, diffs, fluencies, corrects = [], [], [], []
     for r, (a, b) in enumerate(zip(starts, stops)):
-        learn = labels[a:b] != IGNORE_INDEX
+        learn = labels[a:b] != IGNORE
         if not learn.any():
             continue
         is_v = ids[a:b] == frame_token_id
@@ -197,9 +199,6 @@ def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0
     mean = (lambda v, default: sum(v) / len(v) if v else default)
     return {'lm_ppl': mean(ppls, 1.0), 'time_diff': mean(diffs, 0.0) / fps,
             'fluency': mean(fluencies, 1.0), 'lm_correctness': mean(corrects, 1.0)}
-
-
-IGNORE_INDEX = -100
 
 
 def _tokens_per_frame(example, frame_token_id):

@@ -197,8 +197,9 @@ def _data(cfg, live, specs, fmt):
 def engine_windows(live, dialogues):
     """Cut long dialogues into the context windows the model's streaming session holds."""
     from live_ros.data.windows import context_windows
+    from live_ros.streaming.context import context_bound
     cfg = live.cfg
-    bound = min(live.max_context, cfg.context_budget or live.max_context)
+    bound = context_bound(live.max_context, cfg.context_budget)
     return [w for d in dialogues for w in context_windows(
         d, live.template, bound, cfg.context_keep_frames, cfg.context_keep_turns)]
 

@@ -159,10 +159,7 @@ def frames_of(dialogue, size=None):
     """
     src = dialogue.video
     if src.startswith('synthetic:'):
-        from live_ros.data.synthetic import SyntheticWorld
-        world = SyntheticWorld(int(src.split(':')[1]), **dialogue.meta.get('world', {}))
-        return [world.render(dialogue.start + k / dialogue.fps)
-                for k in range(dialogue.num_frames)]
+        return [frame for chunk in iter_frames(dialogue) for frame in chunk]
     if src.endswith('.safetensors'):
         raise ValueError(f'{src} holds features, not pixels; use load_features()')
     from live_ros.data.video import read_frames

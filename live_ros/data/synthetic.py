@@ -251,17 +251,14 @@ class SyntheticWorld:
                     [f for f in range(lo, min(hi, lo + 6)) if f not in event_frames] or [lo])
                 turns.append(Turn('user', start / FPS, rng.choice(NARRATE)))
                 busy.add(start)
-                seg = [e for e in seg if e.frame > start]
-                turns += [Turn('assistant', e.frame / FPS, e.text) for e in seg]
-                stop = [f for f in range(max(start + 1, hi - 6), hi) if f not in busy]
-                if hi < n_frames and stop:
-                    f = stop[0]
-                    busy.add(f)
-                    turns += [Turn('user', f / FPS, rng.choice(STOP_NARRATING)),
-                              Turn('assistant', f / FPS, STOP_ACK)]
-                    turns = [tr for tr in turns
-                             if not (tr.role == 'assistant' and tr.time > f / FPS
-                                     and tr.text != STOP_ACK)]
+                free = [f for f in range(max(start + 1, hi - 6), hi) if f not in busy]
+                stop = free[0] if hi < n_frames and free else None  # 'stop narrating' here
+                turns += [Turn('assistant', e.frame / FPS, e.text) for e in seg
+                          if start < e.frame and (stop is None or e.frame < stop)]
+                if stop is not None:
+                    busy.add(stop)
+                    turns += [Turn('user', stop / FPS, rng.choice(STOP_NARRATING)),
+                              Turn('assistant', stop / FPS, STOP_ACK)]
                 per_question = 40
             elif kind == 'assist':
                 turns += self._requests(rng, seg, n_frames, busy, lo=max(1, lo))

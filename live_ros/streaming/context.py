@@ -69,14 +69,23 @@ class ContextHistory:
         return False
 
 
+def context_bound(max_context, budget=None):
+    """Token bound of the cache: the LLM's window, or the configured budget when smaller."""
+    return min(max_context, budget) if budget else max_context
+
+
 class ContextPolicy:
-    """Decides when to rebuild and how large the rebuilt prompt may be."""
+    """Decides when to rebuild and how large the rebuilt prompt may be.
+
+    ``bound=None`` never rebuilds (the reference's unbounded cache, ``context_mode``
+    'reference').
+    """
 
     def __init__(self, bound):
-        self.bound = int(bound)
-        self.rebuild_target = self.bound // 2
+        self.bound = None if bound is None else int(bound)
+        self.rebuild_target = None if bound is None else self.bound // 2
         self.rebuilds = 0
 
     def fits(self, cache_tokens, need):
         """Tell whether ``need`` more tokens still fit in the bound."""
-        return cache_tokens + need <= self.bound
+        return self.bound is None or cache_tokens + need <= self.bound

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from live_ros.streaming.context import ContextHistory, ContextPolicy
+from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bound
 
 
 @dataclass
@@ -61,7 +61,7 @@ class StreamingSession:
         self.max_new_tokens = int(max_new_tokens or cfg.max_new_tokens)
         self.system_prompt = cfg.system_prompt if system_prompt is None else system_prompt
         budget = context_budget or cfg.context_budget
-        self.context_bound = min(model.max_context, budget) if budget else model.max_context
+        self.context_bound = context_bound(model.max_context, budget)
         self.sampling = dict(sampling) if sampling else None
         self.on_token = on_token
         self.on_response = on_response
@@ -70,7 +70,8 @@ class StreamingSession:
         self._query_ids = itertools.count(1)
         self._generator = torch.Generator().manual_seed(seed)
         self._warpers = _build_warpers(self.sampling)
-        self.policy = ContextPolicy(self.context_bound)
+        self.policy = ContextPolicy(None if self.context_mode == 'reference'
+                                    else self.context_bound)
         self._cache_arg = cache_argument(model.base_lm)
         self.reset()
 
@@ -204,8 +205,6 @@ class StreamingSession:
         return len(self.enc.ids) - self.enc.fed + len(self.enc._pending.encode('utf-8'))
 
     def _ensure_room(self, need):
-        if self.context_mode == 'reference':
-            return
         if not self.policy.fits(self.cache_tokens + self._pending_tokens(), need):
             self._rebuild()
 
@@ -224,8 +223,7 @@ class StreamingSession:
             if self.on_token is not None:
                 self.on_token(query_id, self._decode(generated), t)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
-                    or (self.context_mode == 'bounded'
-                        and not self.policy.fits(self.cache_tokens, 1 + 2))):
+                    or not self.policy.fits(self.cache_tokens, 1 + 2)):
                 break
             logits = self._feed([token])
         self.enc.assistant_generated(generated)
