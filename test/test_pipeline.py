@@ -144,3 +144,30 @@ def test_query_answered_when_the_stream_pauses(model):
         assert pipe.close()
     (r,) = [r for r in got if r.query_id]
     assert r.query_id == query_id and r.frame_index == 0 and r.stream_time == 3.0
+
+
+def test_close_mid_answer_ends_the_response_at_its_next_token(model):
+    """Shutdown must not wait for max_new_tokens tokens (Ctrl-C on a loaded CPU)."""
+    decoding = threading.Event()
+    got = []
+
+    def on_token(query_id, text, t):
+        decoding.set()
+        time.sleep(0.02)  # a slow decode step
+
+    session = StreamingSession(model, max_new_tokens=5000, response_threshold=0.0)
+    stop_ids = session.template.stop_token_ids
+    session.template.stop_token_ids = frozenset()  # only the interrupt can end this answer
+    try:
+        pipe = StreamPipeline(model, session, drop_frames=False, on_response=got.append,
+                              on_token=on_token)
+        pipe.submit_frame(frames(1)[0], 0.0)
+        assert decoding.wait(60)
+        started = time.monotonic()
+        assert pipe.close(timeout=5.0)
+        assert time.monotonic() - started < 2.0
+    finally:
+        session.template.stop_token_ids = stop_ids
+    (response,) = got
+    assert 0 < len(response.token_ids) < 5000
+    assert session.cache_tokens == session.enc.fed  # every decoded token but the last is cached

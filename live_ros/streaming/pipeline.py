@@ -129,7 +129,11 @@ class StreamPipeline:
         return out
 
     def close(self, timeout=5.0):
-        """Stop both threads and join them (frames still queued are discarded)."""
+        """Stop both threads and join them (frames still queued are discarded).
+
+        A response being decoded ends at its next token (StreamingSession.interrupt).
+        """
+        self.session.interrupt()
         with self._raw_cond:
             self._closed = True
             self._raw.clear()

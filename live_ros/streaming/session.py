@@ -9,6 +9,7 @@ time t is inserted after the last frame at or before t and answered at once.
 
 import inspect
 import itertools
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -73,6 +74,9 @@ class StreamingSession:
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
         self._cache_arg = cache_argument(model.base_lm)
+        # Set from another thread (engine shutdown): the response being decoded ends at its
+        # next token, as if max_new_tokens was reached, so the cache stays consistent.
+        self._interrupted = threading.Event()
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
@@ -91,6 +95,7 @@ class StreamingSession:
         self.responses = deque(maxlen=10000)  # recent ones; an always-on stream runs for hours
         self._outbox = []
         self.max_cache_tokens = 0
+        self._interrupted.clear()
 
     @property
     def cache_tokens(self):
@@ -101,6 +106,13 @@ class StreamingSession:
     def rebuilds(self):
         """Number of context rebuilds so far."""
         return self.policy.rebuilds
+
+    def interrupt(self):
+        """End the response being decoded at its next token, and every later one, until reset.
+
+        Thread-safe; a shutdown must not wait for max_new_tokens tokens on a loaded CPU.
+        """
+        self._interrupted.set()
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
@@ -223,7 +235,8 @@ class StreamingSession:
             if self.on_token is not None:
                 self.on_token(query_id, self._decode(generated), t)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
-                    or not self.policy.fits(self.cache_tokens, 1 + 2)):
+                    or not self.policy.fits(self.cache_tokens, 1 + 2)
+                    or self._interrupted.is_set()):
                 break
             logits = self._feed([token])
         self.enc.assistant_generated(generated)
