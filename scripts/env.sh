@@ -17,6 +17,12 @@ if [ ! -f "$_live_ros_root/install/setup.bash" ]; then
 else
   # shellcheck disable=SC1091
   source "$_live_ros_venv/bin/activate"
+  # The venv's pip ROS wheels are the underlay (rosidl, std_msgs, ...): colcon build and the
+  # ament index need it on the prefix paths, below the overlay.
+  case ":${AMENT_PREFIX_PATH:-}:" in *":$_live_ros_venv:"*) ;; *)
+    export AMENT_PREFIX_PATH="$_live_ros_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;; esac
+  case ":${CMAKE_PREFIX_PATH:-}:" in *":$_live_ros_venv:"*) ;; *)
+    export CMAKE_PREFIX_PATH="$_live_ros_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}" ;; esac
   # shellcheck disable=SC1091
   source "$_live_ros_root/install/setup.bash"
 fi

@@ -417,8 +417,9 @@ class LiveNode(Node):
         engine_errors = int(stats.get('errors', 0))
         last_error = stats.get('last_error') or last_error
         errors_total = engine_errors + counts.get('node_errors', 0)
+        node_name = self.get_fully_qualified_name().lstrip('/')  # as diagnostic_updater names
         status = DiagnosticStatus(
-            name=f'{self.get_fully_qualified_name()}: stream',
+            name=f'{node_name}: stream',
             hardware_id=str(stats.get('device', self.get_parameter_value('device'))),
             level=DiagnosticStatus.OK, message='streaming')
         dropped = int(stats.get('frames_dropped', 0))
@@ -426,8 +427,9 @@ class LiveNode(Node):
             status.level, status.message = DiagnosticStatus.WARN, 'no images received yet'
         elif dropped > self._dropped_seen:
             status.level = DiagnosticStatus.WARN
-            status.message = (f'the model falls behind the camera: {dropped - self._dropped_seen}'
-                              ' frames dropped since the last report')
+            newly = dropped - self._dropped_seen
+            status.message = (f'the model falls behind the camera: {newly} '
+                              f'frame{"" if newly == 1 else "s"} dropped since the last report')
         self._dropped_seen = dropped
         if errors_total > self._engine_errors_seen:
             status.level = DiagnosticStatus.ERROR
