@@ -6,18 +6,47 @@
 
 Arguments: namespace, params_file (default: this package's config/live.yaml), image_topic
 (remapped onto the node's ``image`` input; <image_topic>/compressed onto ``image/compressed``
-for compressed: true), model, device, log_level, and video_source / video_fps / video_loop:
-when video_source is set (a file, camera:<index>, synthetic:<seed>) video_publisher starts
-too and publishes on image_topic.
+for compressed: true), model and device (override the params file only when given, so a
+``model:`` in a user's YAML holds otherwise), log_level, and video_source / video_fps /
+video_loop: when video_source is set (a file, camera:<index>, synthetic:<seed>)
+video_publisher starts too and publishes on image_topic. When live_node exits (Ctrl-C, a model
+that does not load, no CUDA) the whole launch shuts down with it.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+# Launch arguments that override the params file only when set: their empty default means
+# 'not given', and the params file (or the node's own default) decides.
+PARAMS_FILE_OVERRIDES = ('model', 'device')
+
+
+def live_node_action(context, namespace, params_file, image_topic, log_level):
+    """Build live_node once the arguments are known: only given overrides reach the node."""
+    overrides = {}
+    for name in PARAMS_FILE_OVERRIDES:
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            overrides[name] = ParameterValue(value, value_type=str)
+    live_node = Node(
+        package='live_ros',
+        executable='live_node',
+        name='live_node',
+        namespace=namespace,
+        output='screen',
+        parameters=[params_file] + ([overrides] if overrides else []),
+        # image_transport naming: the compressed stream of <topic> is <topic>/compressed.
+        remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed'])],
+        ros_arguments=['--log-level', log_level],
+        # The main node: video_publisher alone would stream to nobody.
+        on_exit=Shutdown(reason='live_node exited'),
+    )
+    return [live_node]
 
 
 def generate_launch_description():
@@ -25,8 +54,6 @@ def generate_launch_description():
     namespace = LaunchConfiguration('namespace')
     params_file = LaunchConfiguration('params_file')
     image_topic = LaunchConfiguration('image_topic')
-    model = LaunchConfiguration('model')
-    device = LaunchConfiguration('device')
     log_level = LaunchConfiguration('log_level')
     video_source = LaunchConfiguration('video_source')
     video_fps = LaunchConfiguration('video_fps')
@@ -45,9 +72,12 @@ def generate_launch_description():
             description='Camera topic (sensor_msgs/Image) remapped onto the node input.'),
         DeclareLaunchArgument(
             'model', default_value='',
-            description='Model directory or preset; empty = the embedded default model.'),
+            description='Model directory or preset; empty = as in params_file (default: the '
+                        'embedded default model).'),
         DeclareLaunchArgument(
-            'device', default_value='auto', description='Torch device: auto, cpu, cuda, ...'),
+            'device', default_value='',
+            description='Torch device: auto, cpu, cuda, ...; empty = as in params_file '
+                        '(default: auto).'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             description='Logging level: debug, info, warn, error or fatal.'),
@@ -63,23 +93,8 @@ def generate_launch_description():
             description='video_publisher starts the video again at its end.'),
     ]
 
-    live_node = Node(
-        package='live_ros',
-        executable='live_node',
-        name='live_node',
-        namespace=namespace,
-        output='screen',
-        parameters=[
-            params_file,
-            {
-                'model': ParameterValue(model, value_type=str),
-                'device': ParameterValue(device, value_type=str),
-            },
-        ],
-        # image_transport naming: the compressed stream of <topic> is <topic>/compressed.
-        remappings=[('image', image_topic), ('image/compressed', [image_topic, '/compressed'])],
-        ros_arguments=['--log-level', log_level],
-    )
+    live_node = OpaqueFunction(function=live_node_action, args=[
+        namespace, params_file, image_topic, log_level])
 
     video_publisher = Node(
         package='live_ros',

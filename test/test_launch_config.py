@@ -46,6 +46,7 @@ class LaunchFile:
         self.variables = {}
         self.arguments = {}
         self.nodes = {}
+        self.opaque_functions = {}
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 \
                     and isinstance(node.targets[0], ast.Name):
@@ -56,6 +57,10 @@ class LaunchFile:
                     self.arguments[args[0]] = kwargs
                 elif node.func.id == 'Node':
                     self.nodes[kwargs['executable']] = kwargs
+                elif node.func.id == 'OpaqueFunction':
+                    self.opaque_functions[kwargs['function'][1]] = kwargs['args']
+        self.functions = {node.name: node for node in ast.walk(self.tree)
+                          if isinstance(node, ast.FunctionDef)}
 
     def resolve(self, value):
         """Follow a variable name to the expression assigned to it."""
@@ -101,20 +106,41 @@ def test_launch_declares_the_documented_arguments(launch):
         assert kwargs.get('description'), f'launch argument {name} has no description'
 
 
+def test_opaque_function_arguments_keep_their_names(launch):
+    """live_node is built in an OpaqueFunction: its parameters carry the launch variables.
+
+    The other tests follow names to their LaunchConfiguration; that holds because each
+    function parameter has the name of the variable passed to it.
+    """
+    assert set(launch.opaque_functions) == {'live_node_action'}
+    function = launch.functions['live_node_action']
+    names = [arg.arg for arg in function.args.args]
+    assert names[0] == 'context'
+    assert [('name', name) for name in names[1:]] == launch.opaque_functions['live_node_action']
+
+
 def test_launch_node_parameters_match_the_node(launch, config):
     node = launch.nodes['live_node']
     assert (node['package'], node['name']) == ('live_ros', 'live_node')
+    # The params file first, then only the overrides given on the command line.
     params = node['parameters']
-    assert launch.configuration(params[0]) == 'params_file'
-    overrides = params[1]
+    assert params == ('expr', '[params_file] + ([overrides] if overrides else [])')
+    assert launch.configuration(('name', 'params_file')) == 'params_file'
     declared = {param.name: param for param in PARAMETERS}
-    for key, value in overrides.items():
-        assert key in declared, f'launch sets {key}, which the node does not declare'
-        argument = launch.configuration(value)
-        assert argument in launch.arguments, key
-        default = launch.arguments[argument]['default_value']
-        assert default == declared[key].default == config[key], key
+    overrides = launch.variables['PARAMS_FILE_OVERRIDES']
     assert {'model', 'device'} <= set(overrides)
+    for key in overrides:
+        assert key in declared, f'launch sets {key}, which the node does not declare'
+        # Empty = not given: the YAML (here config/live.yaml) keeps its value.
+        assert launch.arguments[key]['default_value'] == '', key
+        assert declared[key].default == config[key], key
+        assert 'params_file' in launch.arguments[key]['description'], key
+
+
+def test_launch_shuts_down_when_live_node_exits(launch):
+    """A live_node that dies (bad model, no CUDA) takes video_publisher and launch with it."""
+    on_exit = launch.nodes['live_node']['on_exit']
+    assert on_exit[0] == 'Shutdown' and on_exit[2].get('reason')
 
 
 def test_params_file_default_is_the_installed_config(launch):

@@ -322,7 +322,9 @@ def test_ctrl_c_or_sigterm_stops_cleanly(node_model, client, signal_number):
     finally:
         node.stop()
     assert code == 0, node.output()
-    assert 'stopped, no thread left' in node.output(), node.output()
+    stopped = [line for line in node.output().splitlines() if 'stopped, no thread left' in line]
+    assert stopped and stopped[0].startswith('[INFO]') and '[live_node]' in stopped[0], \
+        node.output()
 
 
 def test_ask_command_prints_the_answer(node_model, client):

@@ -116,6 +116,9 @@ def test_model_that_cannot_load_exits_non_zero(ros_install, tmp_path):
                                         '-p', 'device:=cpu']) as node:
         assert node.wait(timeout=60.0) == 1
     assert 'cannot load model' in node.output() and 'missing' in node.output()
+    # Through the ROS logger (console format: [SEVERITY] [stamp] [logger]: text), not print.
+    fatal = [line for line in node.output().splitlines() if 'cannot load model' in line]
+    assert fatal[0].startswith('[FATAL]') and '[live_node]: error:' in fatal[0], fatal
 
 
 def test_engine_errors_are_reported_and_the_stream_goes_on(node_model, client, tmp_path):

@@ -474,37 +474,43 @@ def _fmt(value):
 
 
 def run(args=None):
-    """Run the node until Ctrl-C or shutdown; return the exit status (1: failed to start)."""
+    """Run the node until Ctrl-C or shutdown; return the exit status (1: failed to start).
+
+    Fatal and shutdown messages go through the ROS logger (console, log file, /rosout while
+    the node lives), logged before rclpy shuts logging down.
+    """
     rclpy.init(args=args)
     node = None
     code = 0
+    logger = rclpy.logging.get_logger('live_node')
     executor = MultiThreadedExecutor(num_threads=4)
     try:
         node = LiveNode()
+        logger = node.get_logger()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # the model failed to load, a parameter out of range, ...
         name = '' if isinstance(exc, ModelLoadError) else f'{type(exc).__name__}: '
-        print(f'live_node: error: {name}{exc}', file=sys.stderr)
+        logger.fatal(f'error: {name}{exc}')
         code = 1
     finally:
         if node is not None and not node.close(timeout=4.0):
-            print('live_node: the engine threads did not stop in time', file=sys.stderr)
+            logger.error('the engine threads did not stop in time')
             code = code or 1
         executor.shutdown(timeout_sec=1.0)
         if node is not None:
             node.destroy_node()
+        # Daemon threads of libraries (tqdm's monitor, ...) are not ours and do not block exit.
+        left = [t.name for t in threading.enumerate()
+                if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+        if left:
+            logger.error(f'threads still running at exit: {left}')
+            code = code or 1
+        else:
+            logger.info('stopped, no thread left')
         rclpy.try_shutdown()
-    # Daemon threads of libraries (tqdm's monitor, ...) are not ours and do not block exit.
-    left = [t.name for t in threading.enumerate()
-            if t is not threading.main_thread() and t.is_alive() and not t.daemon]
-    if left:
-        print(f'live_node: threads still running at exit: {left}', file=sys.stderr)
-        code = code or 1
-    else:
-        print('live_node: stopped, no thread left', file=sys.stderr)
     return code
 
 
