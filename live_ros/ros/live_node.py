@@ -28,6 +28,7 @@ and threads.
 import bisect
 import collections
 import os
+import signal
 import sys
 import threading
 import time
@@ -496,6 +497,7 @@ def run(args=None):
         logger.fatal(f'error: {name}{exc}')
         code = 1
     finally:
+        _ignore_stop_signals()
         if node is not None and not node.close(timeout=4.0):
             logger.error('the engine threads did not stop in time')
             code = code or 1
@@ -511,7 +513,20 @@ def run(args=None):
         else:
             logger.info('stopped, no thread left')
         rclpy.try_shutdown()
+        _ignore_stop_signals()  # rclpy's shutdown puts the handlers back
     return code
+
+
+def _ignore_stop_signals():
+    """Let a bounded shutdown finish: a second Ctrl-C would interrupt it half way.
+
+    Ctrl-C under ``ros2 launch`` reaches the node twice, from the terminal (the whole process
+    group) and from launch forwarding it; the second one used to land inside close() as a
+    KeyboardInterrupt. The shutdown is bounded (engine join 4 s, executor 1 s), and SIGKILL
+    stays for a supervisor that will not wait.
+    """
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
 
 
 def main(args=None):
