@@ -6,8 +6,10 @@ interfaces must sit in the same Python package as the hand-written sources. Thes
 on the real install/ tree that scripts/setup.sh builds.
 """
 
+import ast
 import json
 import os
+import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -36,6 +38,34 @@ def test_executables_in_lib_package_dir(ros_install, name):
     assert first.startswith('#!') and os.access(interpreter, os.X_OK), first
     module = EXECUTABLES[name]
     assert f'from {module} import main' in rest
+
+
+def console_scripts():
+    """Return setup.py's console scripts as {name: module}: pip's CLI names."""
+    tree = ast.parse((REPO_ROOT / 'setup.py').read_text())
+    entries = next(node for node in ast.walk(tree)
+                   if isinstance(node, ast.Dict) and any(
+                       isinstance(key, ast.Constant) and key.value == 'console_scripts'
+                       for key in node.keys))
+    scripts = ast.literal_eval(entries.values[0])
+    return {name.strip(): target.split(':')[0].strip()
+            for name, target in (line.split('=') for line in scripts)}
+
+
+def test_colcon_install_has_the_pip_commands_on_path(ros_install):
+    # The README set-up is colcon's: live-infer, live-eval, ... must work in that shell too,
+    # not only after `pip install .`. install/live_ros/bin is what setup.bash puts on PATH.
+    commands = console_scripts()
+    assert {'live-infer', 'live-train', 'live-eval', 'live-bench'} <= set(commands)
+    for name, module in commands.items():
+        path = INSTALL_PREFIX / 'bin' / name
+        assert path.is_file() and os.access(path, os.X_OK), f'{path} missing'
+        assert f'from {module} import main' in path.read_text().splitlines()
+    found = subprocess.run(
+        ['bash', '-c', 'source scripts/env.sh >/dev/null && command -v ' + ' '.join(commands)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == [str(INSTALL_PREFIX / 'bin' / name) for name in commands]
 
 
 def test_share_has_launch_config_package_xml_and_interfaces(ros_install):

@@ -146,9 +146,11 @@ def node_model(tmp_path_factory, ros_install):
     return save_node_model(tmp_path_factory.mktemp('live_node_model'))
 
 
-def start_node(model_dir, *params, name=None):
+def start_node(model_dir, *params, name=None, log_level=None):
     """Start live_node (the installed executable) on the tiny model; wait until it listens."""
     args = ['--ros-args', '-p', f'model:={model_dir}', '-p', 'device:=cpu']
+    if log_level:
+        args += ['--log-level', log_level]
     for param in params:
         args += ['-p', param]
     process = start_executable('live_node', args)
@@ -275,6 +277,7 @@ def test_ask_query_topic_and_reset(node_model, client):
         for _ in range(3):
             camera.publish_used(diagnostics)
         assert not responses, 'the steered model must stay silent at the default threshold'
+        assert diagnostics_of(diagnostics)['last_response_latency_s'] == 'n/a'
 
         reply = client.call(Ask, 'ask', Ask.Request(query='What am I doing?'))
         assert reply.accepted and reply.query_id > 0, reply.message
@@ -292,6 +295,11 @@ def test_ask_query_topic_and_reset(node_model, client):
             what='the answer to the query topic')
         assert spoken.query_id == reply.query_id + 1
 
+        latency = client.spin_until(
+            lambda: (diagnostics_of(diagnostics) or {}).get('last_response_latency_s') != 'n/a'
+            and diagnostics_of(diagnostics)['last_response_latency_s'],
+            what='a response latency in /diagnostics')
+        assert float(latency) > 0
         before = int(diagnostics_of(diagnostics)['cache_tokens'])
         assert before > 0
         result = client.call(Trigger, 'reset', Trigger.Request())
@@ -333,6 +341,17 @@ def test_ctrl_c_or_sigterm_stops_cleanly(node_model, client, signals):
     stopped = [line for line in node.output().splitlines() if 'stopped, no thread left' in line]
     assert stopped and stopped[0].startswith('[INFO]') and '[live_node]' in stopped[0], \
         node.output()
+
+
+def test_start_prints_only_ros_log_lines_unless_debug(node_model):
+    # transformers' "Loading weights" bars and library warnings are not a user's business;
+    # at debug level they are shown.
+    with start_node(node_model) as node:
+        lines = node.output().splitlines()
+    assert lines and all(line.startswith('[') for line in lines), node.output()
+    with start_node(node_model, log_level='debug') as node:
+        loud = node.output()
+    assert 'Loading weights' in loud, loud
 
 
 def test_ask_command_prints_the_answer(node_model, client):

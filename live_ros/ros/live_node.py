@@ -38,6 +38,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data)
@@ -58,6 +59,9 @@ RESPONSE_QOS = QoSProfile(
 
 #: How many used frames are remembered to give a response its image header back.
 FRAME_HEADER_HISTORY = 512
+
+#: A /diagnostics value not measured yet (no response so far, no frame seen).
+UNKNOWN = 'n/a'
 
 
 class ModelLoadError(RuntimeError):
@@ -175,6 +179,9 @@ class LiveNode(Node):
         if is_embedded_default(model_name):
             self.get_logger().warning(DEMO_MODEL_NOTE)
         started = time.monotonic()
+        if self.get_logger().get_effective_level() > LoggingSeverity.DEBUG:
+            from live_ros.library_logs import quiet_library_logs
+            quiet_library_logs()
         try:
             from live_ros.model import load_live_model
             from live_ros.streaming.pipeline import StreamPipeline
@@ -436,7 +443,7 @@ class LiveNode(Node):
             status.level = DiagnosticStatus.ERROR
             status.message = f'engine error: {last_error}'
         self._engine_errors_seen = errors_total
-        receive_delay = ''
+        receive_delay = UNKNOWN
         if newest is not None:
             receive_delay = f'{(self.get_clock().now().nanoseconds - newest) * 1e-9:.3f}'
         values = {
@@ -448,8 +455,8 @@ class LiveNode(Node):
             'frames_bad': counts.get('bad', 0),
             'frames_submitted': counts.get('submitted', 0),
             'frames_encoded': stats.get('frames_encoded', 0),
-            'backlog': stats.get('backlog', ''),
-            'max_backlog': stats.get('max_backlog', ''),
+            'backlog': stats.get('backlog', UNKNOWN),
+            'max_backlog': stats.get('max_backlog', UNKNOWN),
             'lag_s': _fmt(stats.get('stream_lag_s')),
             'queue_delay_s': _fmt(stats.get('lag_s')),
             'receive_delay_s': receive_delay,
@@ -471,7 +478,7 @@ class LiveNode(Node):
 
 
 def _fmt(value):
-    return '' if value is None else f'{float(value):.3f}'
+    return UNKNOWN if value is None else f'{float(value):.3f}'
 
 
 def run(args=None):
