@@ -19,10 +19,10 @@ else
   source "$_live_ros_venv/bin/activate"
   # The venv's pip ROS wheels are the underlay (rosidl, std_msgs, ...): colcon build and the
   # ament index need it on the prefix paths, below the overlay.
-  case ":${AMENT_PREFIX_PATH:-}:" in *":$_live_ros_venv:"*) ;; *)
-    export AMENT_PREFIX_PATH="$_live_ros_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}" ;; esac
-  case ":${CMAKE_PREFIX_PATH:-}:" in *":$_live_ros_venv:"*) ;; *)
-    export CMAKE_PREFIX_PATH="$_live_ros_venv${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}" ;; esac
+  for _live_ros_var in AMENT_PREFIX_PATH CMAKE_PREFIX_PATH; do
+    case ":${!_live_ros_var:-}:" in *":$_live_ros_venv:"*) ;; *)  # once, when sourced twice
+      export "$_live_ros_var=$_live_ros_venv${!_live_ros_var:+:${!_live_ros_var}}" ;; esac
+  done
   # shellcheck disable=SC1091
   source "$_live_ros_root/install/setup.bash"
 fi
@@ -71,5 +71,5 @@ if [ -z "${ROS_DOMAIN_ID:-}" ]; then
 fi
 
 [ "$_live_ros_nounset" = 1 ] && set -u
-unset _live_ros_root _live_ros_venv _live_ros_nounset
+unset _live_ros_root _live_ros_venv _live_ros_nounset _live_ros_var
 unset -f _live_ros_domain_in_use _live_ros_pick_domain_id
