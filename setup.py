@@ -32,6 +32,7 @@ setup(
         'numpy>=1.26',
         'opencv-python-headless>=4.9',
         'PyYAML>=6.0',
+        'rosbags>=0.10',  # pure Python: bags in and out of live-infer without ROS
     ],
     extras_require={
         # Embedded backbones (SmolLM2 GGUF, DINOv2 from ONNX) and evaluation extras; the

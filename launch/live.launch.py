@@ -84,7 +84,8 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'video_source', default_value='',
             description='Also start video_publisher with this source: a video file, '
-                        'camera:<index> or synthetic:<seed>; empty = use a real camera.'),
+                        'camera:<index>, synthetic:<seed> or a rosbag2 (its only image '
+                        'topic); empty = use a real camera.'),
         DeclareLaunchArgument(
             'video_fps', default_value='0.0',
             description='video_publisher rate in Hz; 0 = the source own rate.'),

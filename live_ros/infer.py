@@ -1,12 +1,15 @@
-"""live-infer: play a video file or image folder through the LIVE session in stream time.
+"""live-infer: play a video file, image folder or rosbag2 through the LIVE session.
 
     live-infer VIDEO [--fps 2] [--ask '12.5:What am I doing?']... [--model DIR|preset]
+    live-infer BAG --topic /camera/image_raw --record responses_bag
 
 Frames are taken at ``--fps`` (the last source frame at or before each stream time, as a live
 camera would deliver them) and fed with their video time as stream time; questions are
 inserted at their times; responses print as they stream, with their stream time. By default
 every frame is processed (offline); ``--realtime`` paces frames by the wall clock through the
 threaded pipeline, which drops frames when the model cannot keep up (as on a robot).
+A bag plays in camera time by message stamp (live_ros.data.bag); ``--record`` writes what the
+model said as a bag of live_ros/msg/Response on the images' stamps.
 """
 
 import argparse
@@ -33,27 +36,28 @@ def parse_ask(spec):
 def iter_video(path, fps):
     """Yield (stream_time, rgb) lazily: the last source frame at or before each k / fps."""
     import cv2
+
+    from live_ros.data.video import resample_stream
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise FileNotFoundError(f'cannot open video {path}')
     native = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    k, last, i, t = 0, None, 0, 0.0
-    try:
+
+    def decoded():
+        i = 0
         while True:
             ok, bgr = cap.read()
             if not ok:
-                break
+                return
             # Frame index / native rate: CAP_PROP_POS_MSEC is the next frame's time with some
             # backends (MJPG AVI), so it is only used when the rate is unknown.
             t = i / native if native > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             i += 1
-            while last is not None and t > k / fps + 1e-6:
-                yield k / fps, last
-                k += 1
-            last = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        while last is not None and k / fps <= t + 1e-6:
-            yield k / fps, last
-            k += 1
+            yield t, bgr
+
+    try:
+        for t, bgr in resample_stream(decoded(), fps):
+            yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     finally:
         cap.release()
 
@@ -66,6 +70,20 @@ def iter_frames(source, fps):
             yield k / fps, frame
     else:
         yield from iter_video(source, fps)
+
+
+def iter_stamped_frames(source, fps, topic=None, bag=None):
+    """Yield Frame(stream_time, rgb, stamp_ns, frame_id) of a bag, a video or an image folder.
+
+    Bags keep their camera stamps; videos and folders are stamped with their stream time.
+    ``bag`` is an opened BagImages of ``source`` (its counters stay with the caller).
+    """
+    from live_ros.data.bag import Frame
+    if bag is not None:
+        yield from bag.frames(fps)
+        return
+    for t, rgb in iter_frames(source, fps):
+        yield Frame(t, rgb, round(t * 1e9), '')
 
 
 class Printer:
@@ -115,17 +133,27 @@ class Printer:
 def build_parser():
     """Command line of live-infer."""
     p = argparse.ArgumentParser(prog='live-infer', description=__doc__.split('\n')[0])
-    p.add_argument('video', help='video file or folder of images')
+    p.add_argument('video', metavar='SOURCE',
+                   help='video file, folder of images, or rosbag2 (folder or .mcap / .db3)')
+    p.add_argument('--topic', default=None,
+                   help='image topic of a bag (default: its only sensor_msgs image topic)')
+    p.add_argument('--record', default=None, metavar='OUT',
+                   help='write the responses to a new bag OUT (live_ros/msg/Response on '
+                        '/response, stamped with the image after which the model spoke)')
+    p.add_argument('--record-storage', default='mcap', choices=('mcap', 'sqlite3'),
+                   help='storage of the --record bag')
     p.add_argument('--fps', type=float, default=None, help='stream rate (default: model, 2)')
     p.add_argument('--ask', type=parse_ask, action='append', default=[],
                    metavar='SECONDS:QUESTION', help='ask a question at a stream time')
     p.add_argument('--model', default=None,
                    help='model dir or preset (default: the embedded default model)')
     p.add_argument('--threshold', type=float, default=None, help='response threshold')
-    p.add_argument('--max-new-tokens', type=int, default=None)
-    p.add_argument('--context-budget', type=int, default=None)
+    p.add_argument('--max-new-tokens', type=int, default=None,
+                   help='longest response in tokens (default: the model config)')
+    p.add_argument('--context-budget', type=int, default=None,
+                   help='KV cache tokens before the context is rebuilt (default: the model)')
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: auto)')
-    p.add_argument('--max-frames', type=int, default=None)
+    p.add_argument('--max-frames', type=int, default=None, help='stop after this many frames')
     p.add_argument('--realtime', action='store_true',
                    help='pace by the wall clock through the threaded pipeline (drops frames)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
@@ -136,32 +164,74 @@ def main(argv=None):
     """Entry point of live-infer."""
     args = build_parser().parse_args(argv)
     import torch
-    from live_ros.model import load_live_model
-    from live_ros.streaming.session import StreamingSession
+    from live_ros.data.bag import BagError, BagImages, is_bag, ResponseRecorder
     if args.threads:
         torch.set_num_threads(args.threads)
     if not (os.path.isdir(args.video) or os.path.isfile(args.video)):
-        print(f'live-infer: no such video or folder: {args.video}', file=sys.stderr)
+        print(f'live-infer: no such video, folder or bag: {args.video}', file=sys.stderr)
         return 2
+    bag = recorder = None
+    try:
+        if is_bag(args.video):
+            bag = BagImages(args.video, args.topic)
+        elif args.topic:
+            raise BagError(f'--topic is for bags; {args.video} is not one')
+        if args.record:
+            recorder = ResponseRecorder(args.record, storage=args.record_storage)
+    except BagError as exc:
+        print(f'live-infer: {exc}', file=sys.stderr)
+        if bag is not None:
+            bag.close()
+        return 2
+    try:
+        return _play(args, bag, recorder)
+    finally:
+        if bag is not None:
+            bag.close()
+            if bag.stale or bag.bad:
+                skipped = ', '.join(f'{n} x {why}' for why, n in bag.bad.items())
+                print(f'# bag: {bag.stale} frames with older stamps dropped'
+                      + (f'; not converted: {skipped}' if skipped else ''), file=sys.stderr)
+        if recorder is not None:
+            recorder.close()
+            print(f'# recorded {recorder.count} responses to {recorder.path}', file=sys.stderr)
+
+
+def _play(args, bag, recorder):
+    """Load the model and stream the source through it; responses print (and record)."""
+    from live_ros.model import load_live_model
+    from live_ros.streaming.session import StreamingSession
     model_name = resolve_model_path(args.model)
     if is_embedded_default(model_name):
         print(f'live-infer: note: {DEMO_MODEL_NOTE}', file=sys.stderr)
     model = load_live_model(model_name, device=args.device)
     fps = args.fps or model.cfg.fps
     printer = Printer()
+
+    def on_response(response):
+        printer.on_response(response)
+        if recorder is not None:
+            recorder.write(response)
+
     session = StreamingSession(model, response_threshold=args.threshold,
                                max_new_tokens=args.max_new_tokens,
                                context_budget=args.context_budget,
-                               on_token=printer.on_token, on_response=printer.on_response)
-    frames = iter_frames(args.video, fps)
+                               on_token=printer.on_token, on_response=on_response)
+
+    def frames():
+        for frame in iter_stamped_frames(args.video, fps, bag=bag):
+            if recorder is not None:
+                recorder.frame(frame.stream_time, frame.stamp_ns, frame.frame_id)
+            yield frame.stream_time, frame.rgb
+
     started = time.perf_counter()
     count = 0
     if args.realtime:
-        count = _run_realtime(model, session, printer, frames, args)
+        count = _run_realtime(model, session, printer, on_response, frames(), args)
     else:
         for t, text in sorted(args.ask):
             printer.questions[session.ask(text, t)] = text
-        for t, frame in frames:
+        for t, frame in frames():
             if args.max_frames is not None and count >= args.max_frames:
                 break
             session.push_frame(frame, t)
@@ -174,10 +244,9 @@ def main(argv=None):
     return 0
 
 
-def _run_realtime(model, session, printer, frames, args):
+def _run_realtime(model, session, printer, on_response, frames, args):
     from live_ros.streaming.pipeline import StreamPipeline
-    pipe = StreamPipeline(model, session, on_response=printer.on_response,
-                          on_token=printer.on_token)
+    pipe = StreamPipeline(model, session, on_response=on_response, on_token=printer.on_token)
     asks = sorted(args.ask)
     start = time.perf_counter()
     count = 0

@@ -10,7 +10,7 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
-from live_ros.ros.image_conversion import (
+from live_ros.data.image_conversion import (
     compressed_to_rgb, ImageConversionError, image_to_rgb, NUMPY_ENCODINGS, rgb_to_image)
 
 

@@ -24,8 +24,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
+from live_ros.data.image_conversion import rgb_to_image
 from live_ros.msg import Response
-from live_ros.ros.image_conversion import rgb_to_image
 from live_ros.ros.live_node import RESPONSE_QOS
 from live_ros.srv import Ask
 

@@ -7,8 +7,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import start_executable
 from sensor_msgs.msg import CompressedImage, Image
 
+from live_ros.data.image_conversion import compressed_to_rgb, image_to_rgb
 from live_ros.data.synthetic import SyntheticWorld
-from live_ros.ros.image_conversion import compressed_to_rgb, image_to_rgb
 from test_node import RosClient
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
@@ -88,10 +88,30 @@ def test_synthetic_world_frames_are_exact(client):
         np.testing.assert_array_equal(image_to_rgb(msg), world.render(index / 10.0))
 
 
+def test_bag_topic_plays_in_the_camera_timing(client, tmp_path):
+    from test_bag import camera_images, frame, write_bag
+
+    images = camera_images(n=20)  # 10 Hz for 2 s, jittered stamps
+    path = write_bag(tmp_path / 'bag', images + [
+        ('/other', 'sensor_msgs/msg/Image', images[0][2], images[0][3], frame(0))])
+    received = client.subscribe(Image, 'image', RELIABLE)
+    with _publisher(f'source:=bag:{path}', 'bag_topic:=/camera/image_raw',
+                    'fps:=5.0') as pub:
+        client.spin_until(lambda: len(received) >= 10, what='10 frames from the bag')
+        assert pub.wait() == 0, pub.output()
+    assert 'end of source after 10 frames' in pub.output()
+    # Frame n shows the last camera image stamped at or before n / 5 s after the first.
+    stamps = [stamp for _, _, stamp, _, _ in images]
+    for n, msg in enumerate(received):
+        index = int(np.searchsorted(stamps, stamps[0] + n * 200_000_000 + 1, 'right')) - 1
+        np.testing.assert_array_equal(image_to_rgb(msg), frame(index))
+
+
 @pytest.mark.parametrize('source, reason', [
     ('/nonexistent/clip.mp4', 'cannot open video file'),
     ('camera:97', 'cannot open camera device'),
     ('synthetic:x', 'bad synthetic seed'),
+    ('bag:/nonexistent/bag', 'is not a rosbag2 recording'),
     ('synthetic:1 -p reliability:=sometimes', 'reliability must be one of'),
     ('synthetic:1 -p fps:=-2.0', 'out of range'),
 ])

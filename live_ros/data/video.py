@@ -42,6 +42,24 @@ def resample_indices(timestamps, fps, max_frames=None):
     return list(np.searchsorted(ts, targets + EPS, side='right') - 1)
 
 
+def resample_stream(timed, fps):
+    """Yield (k / fps, item) lazily: the last source item at or before each stream time.
+
+    ``timed`` yields (t, item) in ascending t, the first at t = 0 (a camera's first frame);
+    the stream ends at the last source time. Items are passed through untouched, so a caller
+    can hand in undecoded messages and convert only the frames the model sees.
+    """
+    k, last, t = 0, None, 0.0
+    for t, item in timed:
+        while last is not None and t > k / fps + EPS:
+            yield k / fps, last
+            k += 1
+        last = item
+    while last is not None and k / fps <= t + EPS:
+        yield k / fps, last
+        k += 1
+
+
 def read_video(path, fps, max_frames=None, start=0.0):
     """Decode a video file with OpenCV and resample it to `fps`; RGB uint8 frames.
 

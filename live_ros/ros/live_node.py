@@ -46,9 +46,9 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
+from live_ros.data.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
 from live_ros.msg import Response
 from live_ros.ros.frame_sampler import FrameSampler, RESTART, SKIP, STALE
-from live_ros.ros.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
 from live_ros.ros.parameters import BY_NAME, PARAMETERS
 from live_ros.srv import Ask
 

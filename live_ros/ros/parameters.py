@@ -99,7 +99,9 @@ PARAMETERS = (
 BY_NAME = {param.name: param for param in PARAMETERS}
 
 VIDEO_PUBLISHER_PARAMETERS = (
-    Param('source', '', 'Video file, camera:<index> or synthetic:<seed>.'),
+    Param('source', '', 'Video file, camera:<index>, synthetic:<seed> or a rosbag2 '
+          '(folder, .mcap, .db3 or bag:<path>).'),
+    Param('bag_topic', '', 'Image topic to play from a bag source (empty = its only one).'),
     Param('fps', 0.0,
           'Publishing rate in Hz; 0 = the source own rate (file fps, camera 30, else 10).',
           min_value=0.0, max_value=240.0),

@@ -3,13 +3,16 @@
     ros2 run live_ros video_publisher --ros-args -p source:=clip.mp4 -p fps:=10.0 -p loop:=true
     ros2 run live_ros video_publisher camera:0
     ros2 run live_ros video_publisher synthetic:7
+    ros2 run live_ros video_publisher my_bag --ros-args -p bag_topic:=/camera/image_raw
 
 Sources (parameter ``source``, or the first command-line argument):
   * a video file OpenCV can read (``fps`` 0 = the file's own rate);
   * ``camera:<index>`` or a bare index: a camera device, stamped when each frame is read;
-  * ``synthetic:<seed>``: the procedural world of live_ros.data.synthetic (exact ground truth).
+  * ``synthetic:<seed>``: the procedural world of live_ros.data.synthetic (exact ground truth);
+  * a rosbag2 recording (folder, .mcap or .db3; or ``bag:<path>``): the image topic
+    ``bag_topic`` (default: its only one), in the camera's timing by header stamp.
 
-File and synthetic frames carry stamps on an exact grid (start + n / fps on the node's clock),
+File, bag and synthetic frames carry stamps on an exact grid (start + n / fps on the node's clock),
 continuing across loops, so a consumer sampling by stamp sees the video's real timing even when
 this process is briefly late. ``header.frame_id`` is the ``frame_id`` parameter.
 """
@@ -25,7 +28,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 
-from live_ros.ros.image_conversion import rgb_to_image
+from live_ros.data.image_conversion import rgb_to_image
 from live_ros.ros.parameters import VIDEO_PUBLISHER_PARAMETERS
 
 DEFAULT_CAMERA_FPS = 30.0
@@ -99,7 +102,44 @@ class SyntheticSource:
         """Nothing to release."""
 
 
-def open_source(source, size=0):
+class BagSource:
+    """Frames of an image topic of a rosbag2 recording, in the camera's own timing.
+
+    Frame n is what the camera showed n / fps seconds after the bag's first image (by header
+    stamp, live_ros.data.bag), so the grid stamps of this publisher keep the recording's
+    timing whatever the rate; fps 0 plays at the recording's mean rate.
+    """
+
+    is_camera = False
+
+    def __init__(self, path, topic=None):
+        from live_ros.data.bag import BagError, BagImages
+
+        try:
+            self.bag = BagImages(path, topic or None)
+        except (BagError, OSError) as exc:
+            raise SourceError(str(exc)) from exc
+        self.native_fps = self.bag.native_fps
+        self.fps = DEFAULT_FPS
+        self._frames = None
+
+    def read(self):
+        """Return the next RGB frame at the publishing rate, or None at the end."""
+        if self._frames is None:
+            self._frames = self.bag.frames(self.fps)
+        frame = next(self._frames, None)
+        return None if frame is None else frame.rgb
+
+    def rewind(self):
+        """Play the recording again from its first image."""
+        self._frames = None
+
+    def close(self):
+        """Close the bag."""
+        self.bag.close()
+
+
+def open_source(source, size=0, bag_topic=''):
     """Open a source string as described in the module docstring."""
     source = source.strip()
     if not source:
@@ -115,6 +155,11 @@ def open_source(source, size=0):
         if not index.isdigit():
             raise SourceError(f'bad camera index in {source!r}')
         return OpenCvSource(int(index), is_camera=True)
+    from live_ros.data.bag import is_bag
+
+    if source.startswith('bag:') or is_bag(source):
+        return BagSource(source[len('bag:'):] if source.startswith('bag:') else source,
+                         bag_topic)
     return OpenCvSource(source, is_camera=False)
 
 
@@ -131,13 +176,13 @@ class VideoPublisher(Node):
 
         source = source_override or self.get_parameter('source').value
         self.max_size = self.get_parameter('max_size').value
-        self.source = open_source(source, self.max_size)
+        self.source = open_source(source, self.max_size, self.get_parameter('bag_topic').value)
         fps = self.get_parameter('fps').value
         if fps <= 0.0:
             fps = self.source.native_fps or (
                 DEFAULT_CAMERA_FPS if self.source.is_camera else DEFAULT_FPS)
         self.fps = fps
-        if isinstance(self.source, SyntheticSource):
+        if isinstance(self.source, (SyntheticSource, BagSource)):
             self.source.fps = fps
         self.frames_published = 0
         self.done = False
