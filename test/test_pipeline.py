@@ -171,3 +171,49 @@ def test_close_mid_answer_ends_the_response_at_its_next_token(model):
     (response,) = got
     assert 0 < len(response.token_ids) < 5000
     assert session.cache_tokens == session.enc.fed  # every decoded token but the last is cached
+
+
+def test_cancel_query_mid_answer_and_the_stream_goes_on(model):
+    decoding = threading.Event()
+    got = []
+
+    def on_token(query_id, text, t):
+        if query_id:
+            decoding.set()
+            time.sleep(0.02)  # a slow decode step
+
+    session = StreamingSession(model, max_new_tokens=5000, response_threshold=0.0)
+    stop_ids = session.template.stop_token_ids
+    session.template.stop_token_ids = frozenset()  # only the cancel can end this answer
+    pipe = StreamPipeline(model, session, drop_frames=False, on_response=got.append,
+                          on_token=on_token)
+    try:
+        pipe.submit_frame(frames(1)[0], 0.0)
+        query_id = pipe.submit_query('What am I doing?', 0.0)
+        assert decoding.wait(60)
+        started = time.monotonic()
+        assert pipe.cancel_query(query_id)
+        assert wait_for_answer(got, query_id, timeout=10)
+        assert time.monotonic() - started < 2.0
+        session.template.stop_token_ids = stop_ids
+        session.max_new_tokens = 4
+        pipe.submit_frame(frames(2)[1], 0.5)
+        assert pipe.wait_idle(timeout=60)
+        assert not pipe.cancel_query(query_id)   # answered (cut) already
+        assert pipe.stats()['errors'] == 0
+    finally:
+        session.template.stop_token_ids = stop_ids
+        pipe.close()
+    (cut,) = [r for r in got if r.query_id == query_id]
+    assert cut.cancelled and 0 < len(cut.token_ids) < 5000
+    assert session.frame_index == 1 and session.cache_tokens == session.enc.fed
+
+
+def wait_for_answer(got, query_id, timeout):
+    """Poll the delivered responses for one query (the decoder thread appends them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(r.query_id == query_id for r in got):
+            return True
+        time.sleep(0.01)
+    return False

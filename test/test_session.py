@@ -63,7 +63,7 @@ def test_spontaneous_response_streams_tokens_and_resumes_stream(tiny):
     responses = session.push_frame(speak, 0.5)
     assert len(responses) == 1
     r = responses[0]
-    assert (r.query_id, r.frame_index, r.stream_time, r.final) == (0, 1, 0.5, True)
+    assert (r.query_id, r.frame_index, r.stream_time, r.cancelled) == (0, 1, 0.5, False)
     assert 1 <= len(r.token_ids) <= 5 and r.latency_s > 0
     assert done == [r]
     assert len(tokens) == len(r.token_ids) and tokens[-1] == (0, r.text, 0.5)
@@ -129,3 +129,44 @@ def test_sampling_is_seeded_and_bounded(tiny):
         assert len(r.token_ids) <= 6
         texts.append(r.token_ids)
     assert texts[0] == texts[1]
+
+
+def test_cancel_cuts_the_answer_and_keeps_the_cache_consistent(tiny):
+    model, silent, _ = tiny
+    seen = []
+    session = StreamingSession(model, max_new_tokens=50, response_threshold=0.0)
+    stop_ids = session.template.stop_token_ids
+    session.template.stop_token_ids = frozenset()  # only max_new_tokens or cancel end it
+
+    def on_token(query_id, text, t):
+        seen.append(query_id)
+        if len(seen) == 3:
+            session.cancel(query_id)   # the asker gives up while the third token decodes
+
+    session.on_token = on_token
+    try:
+        session.push_frame(silent, 0.0)
+        query_id = session.ask('What am I doing?')
+        (cut,) = [r for r in session.responses if r.query_id == query_id]
+        assert cut.cancelled and len(cut.token_ids) == 3 and cut.text
+        session.push_frame(silent, 0.5)   # the stream goes on after the cut answer
+    finally:
+        session.template.stop_token_ids = stop_ids
+    assert session.cache_tokens == len(session.fed_ids)
+    torch.testing.assert_close(session.last_logits, full_forward_logits(model, session),
+                               atol=1e-4, rtol=1e-4)
+    # The next question is answered in full: the cancel was for one query only.
+    later = session.ask('And now?')
+    assert not [r for r in session.responses if r.query_id == later][0].cancelled
+
+
+def test_cancel_before_the_answer_skips_the_question(tiny):
+    model, silent, _ = tiny
+    session = StreamingSession(model, max_new_tokens=4, response_threshold=0.0)
+    session.push_frame(silent, 0.0)
+    query_id = session.ask('What am I doing?', t=2.0)   # due after a later frame
+    session.cancel(query_id)
+    (skipped,) = [r for r in session.push_frame(silent, 2.0) if r.query_id == query_id]
+    assert skipped.cancelled and skipped.text == '' and skipped.token_ids == []
+    context = session.template.tokenizer.decode(session.fed_ids)
+    assert 'What am I doing' not in context and context.count('Assistant') == 0, context

@@ -102,6 +102,17 @@ class StreamPipeline:
         self._bump('queries_received')
         return query_id
 
+    def cancel_query(self, query_id):
+        """Give up on a question (StreamingSession.cancel); False if it is answered already.
+
+        Never blocks: a response being decoded ends at its next token on the decoder thread,
+        which then delivers it with ``cancelled`` set, as it does for a question still queued.
+        """
+        if query_id not in self._query_submitted:
+            return False
+        self.session.cancel(query_id)
+        return True
+
     def reset(self):
         """Drop everything queued and start a new stream (returns when the cache is empty)."""
         with self._session_lock:

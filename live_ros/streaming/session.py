@@ -30,7 +30,7 @@ class Response:
     frame_index: int
     query_id: int = 0
     latency_s: float = 0.0
-    final: bool = True
+    cancelled: bool = False   # cut short (or never started) because its asker cancelled
     token_ids: list = field(default_factory=list)
     query: str = None
     interval_prob: float = None
@@ -77,6 +77,8 @@ class StreamingSession:
         # Set from another thread (engine shutdown): the response being decoded ends at its
         # next token, as if max_new_tokens was reached, so the cache stays consistent.
         self._interrupted = threading.Event()
+        self._cancelled = set()   # query ids whose asker gave up; guarded by _cancel_lock
+        self._cancel_lock = threading.Lock()
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
@@ -96,6 +98,8 @@ class StreamingSession:
         self._outbox = []
         self.max_cache_tokens = 0
         self._interrupted.clear()
+        with self._cancel_lock:
+            self._cancelled.clear()
 
     @property
     def cache_tokens(self):
@@ -113,6 +117,24 @@ class StreamingSession:
         Thread-safe; a shutdown must not wait for max_new_tokens tokens on a loaded CPU.
         """
         self._interrupted.set()
+
+    def cancel(self, query_id):
+        """Give up on a question: not answered if still queued, cut at its next token if now.
+
+        Thread-safe (an action client cancels from the executor). Either way one Response with
+        ``cancelled`` set is produced for it; a cut answer keeps its words in the context and
+        the cache stays consistent, as when max_new_tokens is reached.
+        """
+        with self._cancel_lock:
+            self._cancelled.add(int(query_id))
+
+    def _is_cancelled(self, query_id):
+        with self._cancel_lock:
+            return query_id in self._cancelled
+
+    def _forget_cancel(self, query_id):
+        with self._cancel_lock:
+            self._cancelled.discard(query_id)
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
@@ -208,6 +230,11 @@ class StreamingSession:
         while self.queries and is_due(self.queries[0][0]):
             qt, query_id, text = self.queries.pop(0)
             t = qt if self.last_frame_time is None else max(qt, self.last_frame_time)
+            if self._is_cancelled(query_id):   # never asked: the context does not see it
+                self._forget_cancel(query_id)
+                self._emit(Response(text='', stream_time=t, frame_index=self.frame_index,
+                                    query_id=query_id, cancelled=True, query=text))
+                continue
             self._respond(t, time.perf_counter(), query_id=query_id, query=text)
             answered = True
         return answered
@@ -234,17 +261,23 @@ class StreamingSession:
             generated.append(token)
             if self.on_token is not None:
                 self.on_token(query_id, self._decode(generated), t)
+            cancelled = bool(query_id) and self._is_cancelled(query_id)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
                     or not self.policy.fits(self.cache_tokens, 1 + 2)
-                    or self._interrupted.is_set()):
+                    or self._interrupted.is_set() or cancelled):
                 break
             logits = self._feed([token])
         self.enc.assistant_generated(generated)
         text = self._decode(generated)
         self.history.add_turn('assistant', text)
-        response = Response(text=text, stream_time=t, frame_index=self.frame_index,
-                            query_id=query_id, latency_s=time.perf_counter() - start,
-                            token_ids=generated, query=query, interval_prob=interval_prob)
+        if cancelled:
+            self._forget_cancel(query_id)
+        return self._emit(Response(
+            text=text, stream_time=t, frame_index=self.frame_index, query_id=query_id,
+            latency_s=time.perf_counter() - start, token_ids=generated, query=query,
+            interval_prob=interval_prob, cancelled=cancelled))
+
+    def _emit(self, response):
         self.responses.append(response)
         self._outbox.append(response)
         if self.on_response is not None:
