@@ -88,6 +88,7 @@ def test_ament_index_registers_package_and_interfaces(ros_install):
     interfaces = (INDEX / 'rosidl_interfaces' / 'live_ros').read_text().split()
     assert 'msg/Response.msg' in interfaces
     assert 'srv/Ask.srv' in interfaces
+    assert 'action/Ask.action' in interfaces
 
 
 def test_installed_python_package_matches_sources(ros_install):

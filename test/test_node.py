@@ -120,12 +120,16 @@ def save_node_model(root):
     root = Path(root)
     llm_dir, _ = save_tiny_backbones(root)
     cfg = tiny_config(root)
-    interval = LiveModel.from_config(cfg, device='cpu', dtype=torch.float32).interval_token_id
+    plain = LiveModel.from_config(cfg, device='cpu', dtype=torch.float32)
+    interval, stops = plain.interval_token_id, plain.template.stop_token_ids
     llm = LlamaForCausalLM.from_pretrained(llm_dir)
     direction = torch.randn(llm.config.hidden_size, generator=torch.Generator().manual_seed(0))
     direction /= direction.norm()
     with torch.no_grad():
         llm.lm_head.weight[interval] = direction * INTERVAL_GAIN
+        # Logit 0 for the end tokens, below the best of the others: every answer runs to
+        # max_new_tokens, so a test decides how long it is (and can cancel it mid-way).
+        llm.lm_head.weight[sorted(stops)] = 0.0
     steered = root / 'steered-llm'
     llm.save_pretrained(steered)
     for name in os.listdir(llm_dir):

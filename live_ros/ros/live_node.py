@@ -36,6 +36,7 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.logging import LoggingSeverity
@@ -46,6 +47,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 
+from live_ros.action import Ask as AskAction
 from live_ros.data.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
 from live_ros.msg import Response
 from live_ros.ros.frame_sampler import FrameSampler, RESTART, SKIP, STALE
@@ -62,6 +64,26 @@ FRAME_HEADER_HISTORY = 512
 
 #: A /diagnostics value not measured yet (no response so far, no frame seen).
 UNKNOWN = 'n/a'
+
+#: Ask action goals answered at once; more are rejected (each waits on an executor thread).
+MAX_ASK_GOALS = 4
+
+#: Executor threads: the Ask goals, plus one for images and two for services, the query
+#: topic, action requests and timers, so a burst of goals never starves the camera.
+EXECUTOR_THREADS = MAX_ASK_GOALS + 3
+
+
+class AskGoal:
+    """An Ask action goal waiting for its answer; filled from the engine's decoder thread."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.query_id = 0
+        self.text = ''            # the answer so far, as sent in feedback
+        self.response = None      # the engine's Response once it is delivered
+        self.abort_reason = None  # set when the answer will never come (reset, shutdown)
+        self.cancel_sent = False
+        self.done = threading.Event()
 
 
 class ModelLoadError(RuntimeError):
@@ -155,6 +177,14 @@ class LiveNode(Node):
             Ask, 'ask', self.on_ask, callback_group=self.request_group)
         self.reset_srv = self.create_service(
             Trigger, 'reset', self.on_reset, callback_group=self.request_group)
+        # Same name as the service (actions live in their own namespace): `ros2 action
+        # send_goal ask live_ros/action/Ask` waits for the answer and streams it as feedback.
+        self._goals = {}   # query_id -> AskGoal, guarded by _goals_lock
+        self._goals_lock = threading.Lock()
+        self.ask_action = ActionServer(
+            self, AskAction, 'ask', execute_callback=self.execute_ask,
+            goal_callback=self.on_ask_goal, cancel_callback=self.on_ask_cancel,
+            callback_group=self.request_group)
         self.diagnostics_timer = self.create_timer(
             value('diagnostics_period'), self.on_diagnostics_timer,
             callback_group=self.timer_group)
@@ -282,13 +312,32 @@ class LiveNode(Node):
     def _on_engine_response(self, response):
         """Publish a finished response; runs on the engine's decoder thread, not the executor."""
         self._count('responses')
-        self._publish(self.response_pub, response.text, response.stream_time,
-                      response.query_id, partial=False)
+        if not (response.cancelled and not response.text):   # a question skipped unanswered
+            self._publish(self.response_pub, response.text, response.stream_time,
+                          response.query_id, partial=False)
+        with self._goals_lock:
+            goal = self._goals.pop(response.query_id, None) if response.query_id else None
+        if goal is not None:
+            goal.response = response
+            goal.done.set()
 
     def _on_engine_token(self, query_id, partial_text, stream_time):
         """Publish the growing text of a response while it is decoded (decoder thread)."""
         if self.get_parameter_value('publish_partial'):
             self._publish(self.partial_pub, partial_text, stream_time, query_id, partial=True)
+        with self._goals_lock:
+            goal = self._goals.get(query_id) if query_id else None
+        if goal is not None:
+            # The decoder re-decodes the whole answer each token; when that revised earlier
+            # characters (rare, byte-level tokens), the delta is the whole text.
+            grown = partial_text.startswith(goal.text)
+            delta = partial_text[len(goal.text):] if grown else partial_text
+            goal.text = partial_text
+            try:
+                goal.handle.publish_feedback(AskAction.Feedback(delta=delta, text=partial_text))
+            except Exception as exc:  # the goal or the context went away meanwhile
+                if rclpy.ok(context=self.context):
+                    self._engine_error('ask feedback', exc)
 
     def _publish(self, publisher, text, stream_time, query_id, partial):
         msg = Response(header=self._header_for(stream_time), text=text,
@@ -310,19 +359,36 @@ class LiveNode(Node):
         with self._lock:
             return self._last_t if self._last_t is not None else 0.0
 
-    def _submit_query(self, text):
-        """Validate and queue a question; return (query_id or 0, message)."""
+    def _query_problem(self, text):
+        """Say why a question cannot be taken, or return None when it can."""
         text = (text or '').strip()
         limit = self.get_parameter_value('max_query_chars')
         if not text:
-            return 0, 'empty query: nothing to ask'
+            return 'empty query: nothing to ask'
         if len(text) > limit:
-            return 0, f'query too long: {len(text)} characters, max_query_chars is {limit}'
+            return f'query too long: {len(text)} characters, max_query_chars is {limit}'
+        if self.pipeline is None:
+            return 'node is shutting down'
+        return None
+
+    def _submit_query(self, text, goal=None):
+        """Validate and queue a question; return (query_id or 0, message).
+
+        An action ``goal`` is registered under the same lock, before the engine can answer.
+        """
+        problem = self._query_problem(text)
+        if problem:
+            return 0, problem
+        text = text.strip()
         pipeline = self.pipeline
         if pipeline is None:
             return 0, 'node is shutting down'
         try:
-            query_id = int(pipeline.submit_query(text, self._current_stream_time()))
+            with self._goals_lock:
+                query_id = int(pipeline.submit_query(text, self._current_stream_time()))
+                if goal is not None:
+                    goal.query_id = query_id
+                    self._goals[query_id] = goal
         except Exception as exc:
             self._engine_error('submit_query', exc)
             return 0, f'the engine refused the query: {exc}'
@@ -341,6 +407,60 @@ class LiveNode(Node):
         else:
             self.get_logger().warning(f'ask refused: {message}')
         return response
+
+    def on_ask_goal(self, goal_request):
+        """Accept an Ask goal the node can answer now; a rejection is logged with why."""
+        problem = self._query_problem(goal_request.query)
+        with self._goals_lock:
+            waiting = len(self._goals)
+        if problem is None and waiting >= MAX_ASK_GOALS:
+            problem = f'{waiting} Ask goals are waiting already (at most {MAX_ASK_GOALS})'
+        if problem:
+            self.get_logger().warning(f'ask goal rejected: {problem}')
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def on_ask_cancel(self, goal_handle):
+        """Take every cancel: the execute loop stops the answer at its next token."""
+        return CancelResponse.ACCEPT
+
+    def execute_ask(self, goal_handle):
+        """Queue the question, stream the answer as feedback, return it as the result.
+
+        Waits on this executor thread (MAX_ASK_GOALS at once); a cancel reaches the engine
+        from here, so it also covers a cancel that came before the question was queued.
+        """
+        goal = AskGoal(goal_handle)
+        query = goal_handle.request.query
+        query_id, message = self._submit_query(query, goal=goal)
+        result = AskAction.Result(query_id=query_id)
+        if not query_id:
+            result.message = message
+            goal_handle.abort()
+            return result
+        self.get_logger().info(f'query {query_id} (action): {query.strip()!r}')
+        while not goal.done.wait(0.05):
+            pipeline = self.pipeline
+            if pipeline is None or not rclpy.ok(context=self.context):
+                goal.abort_reason = 'node is shutting down'
+                break
+            if goal_handle.is_cancel_requested and not goal.cancel_sent:
+                goal.cancel_sent = True
+                pipeline.cancel_query(query_id)
+        response = goal.response
+        if response is None:
+            with self._goals_lock:
+                self._goals.pop(query_id, None)
+            result.text, result.message = goal.text, goal.abort_reason or 'no answer'
+            goal_handle.abort()
+            return result
+        result.text, result.stream_time = response.text, float(response.stream_time)
+        if response.cancelled:
+            result.message = 'cancelled'
+            goal_handle.canceled()
+        else:
+            goal_handle.succeed()
+        return result
 
     def on_query(self, msg):
         """Take a question from a voice pipeline's text topic; refusals are logged only."""
@@ -364,6 +484,11 @@ class LiveNode(Node):
             response.success, response.message = False, f'reset failed: {exc}'
             return response
         self.sampler.reset()
+        with self._goals_lock:   # their questions were dropped with the context
+            goals, self._goals = list(self._goals.values()), {}
+        for goal in goals:
+            goal.abort_reason = 'the context was reset before the answer'
+            goal.done.set()
         with self._lock:
             self._counts['resets'] += 1
         after = self._stats().get('cache_tokens', 0)
@@ -491,7 +616,7 @@ def run(args=None):
     node = None
     code = 0
     logger = rclpy.logging.get_logger('live_node')
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)
     try:
         node = LiveNode()
         logger = node.get_logger()
