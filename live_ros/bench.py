@@ -452,7 +452,9 @@ def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
         'paper_a100_7b_fps': PAPER_FPS, 'paper_a100_7b_memory_gb': PAPER_MEMORY_GB,
         'methods': {},
     }
-    for method in methods:
+    from live_ros.progress import progress
+    # One bar step per method: a bar inside the timed frame loop would cost in the numbers.
+    for method in progress(methods, desc='live-bench', unit='method'):
         log(f'live-bench: streaming through {method} ...')
         run = run_stream(method, model, frames, embeds, question, question_time,
                          session_kwargs, silence=silence)

@@ -141,9 +141,9 @@ def play(model, dialogue, fmt='live', threshold=None, max_frames=None, progress=
     said, k = [], 0
     chunks = iter_frames(dialogue, 16, n)
     if progress:
-        from tqdm.auto import tqdm
-        chunks = tqdm(chunks, total=math.ceil(n / 16), desc=f'playing {dialogue.video}',
-                      unit='chunk', leave=False)
+        from live_ros.progress import progress as bar
+        chunks = bar(chunks, total=math.ceil(n / 16), desc=f'playing {dialogue.video}',
+                     unit='chunk', leave=False)
     for frames in chunks:
         embeds = model.encode_images(frames)
         for j in range(embeds.shape[0]):
@@ -211,6 +211,9 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
     runs, errs, sims, ans_sims = [], [], [], []
     n_true = n_pred = n_match = n_extra = 0
     minutes, longest = 0.0, 0
+    if progress:
+        from live_ros.progress import progress as bar
+        dialogues = bar(dialogues, desc=f'free-running {fmt}', unit='video')
     for d in dialogues:
         said, n = play(model, d, fmt, threshold, max_frames, progress)
         spont, answers = truth(d, n)

@@ -111,8 +111,8 @@ class StreamDataset(torch.utils.data.Dataset):
         """Fill the feature cache for every dialogue now (one pass, with a progress bar)."""
         if not self.feature_cache:
             return
-        from tqdm.auto import tqdm
-        for i in tqdm(range(len(self)), desc=desc):
+        from live_ros.progress import progress
+        for i in progress(range(len(self)), desc=desc, unit='video'):
             self.frames(i)
 
     def __getitem__(self, i):
