@@ -24,9 +24,15 @@ def test_bar_draws_on_a_terminal(monkeypatch):
     monkeypatch.setattr('sys.stderr', terminal)
     try:
         assert list(progress(range(5), desc='work')) == list(range(5))
-        terminal.flush()
-        drawn = os.read(main, 4096).decode()
     finally:
         terminal.close()
+    drawn = b''
+    try:
+        while chunk := os.read(main, 4096):   # everything drawn, up to the closed end
+            drawn += chunk
+    except OSError:   # Linux ptys end with EIO once the other side is closed
+        pass
+    finally:
         os.close(main)
+    drawn = drawn.decode()
     assert 'work' in drawn and '5/5' in drawn
