@@ -72,7 +72,7 @@ def iter_frames(source, fps):
         yield from iter_video(source, fps)
 
 
-def iter_stamped_frames(source, fps, topic=None, bag=None):
+def iter_stamped_frames(source, fps, bag=None):
     """Yield Frame(stream_time, rgb, stamp_ns, frame_id) of a bag, a video or an image folder.
 
     Bags keep their camera stamps; videos and folders are stamped with their stream time.
