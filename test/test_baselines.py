@@ -9,8 +9,7 @@ from live_ros.data.format import Dialogue
 from live_ros.data.synthetic import SyntheticWorld
 from live_ros.evaluate import teacher_forced
 from live_ros.train import load_config, train
-
-tiny_models = pytest.importorskip('tiny_models')
+import tiny_models
 
 
 @pytest.fixture(scope='module')

@@ -9,8 +9,7 @@ import json
 import pytest
 
 from live_ros import bench
-
-tiny_models = pytest.importorskip('tiny_models')
+import tiny_models
 
 
 @pytest.fixture(scope='module')

@@ -10,6 +10,7 @@ from live_ros.data.converters import (EGO4D_NARRATION_INSTRUCTION, clean_narrati
                                       goalstep_dialogues, levenshtein, main, match_category,
                                       rewrite)
 from live_ros.data.format import Turn, load_dialogues
+import tiny_models
 
 EGO4D = {'videos': {'vid1': {'narration_pass_1': {'narrations': [
     {'timestamp_sec': 10.2, 'narration_text': '#C C picks a cup'},
@@ -142,7 +143,6 @@ def test_cli_writes_the_format(tmp_path):
 
 
 def test_rewrite_with_a_local_lm_keeps_the_timing(tmp_path):
-    tiny_models = pytest.importorskip('tiny_models')
     llm_dir = tiny_models.save_tiny_llama(str(tmp_path / 'lm'))
     ds = goalstep_dialogues(GOALSTEP, seed=1)
     before = [(t.role, t.time) for t in ds[0].turns]

@@ -11,9 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
-
-ros_helpers = pytest.importorskip('ros_helpers')
-pytest.importorskip('rclpy')
+import ros_helpers
+import tiny_models
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / 'live_ros' / 'models' / 'default'
@@ -30,7 +29,6 @@ def model_dir(tmp_path_factory):
     """Use the embedded default model, or a tiny random one when it is not available."""
     if _default_model_usable():
         return str(DEFAULT_MODEL)
-    tiny_models = pytest.importorskip('tiny_models')
     root = tmp_path_factory.mktemp('demo')
     model, _ = tiny_models.build_tiny_live_model(root)
     return model.save_pretrained(str(root / 'model'))
