@@ -29,11 +29,6 @@ def load_vision_tower(source, dtype=None, device=None):
     return tower.eval().requires_grad_(False)
 
 
-def tower_kind(tower):
-    """Short name of the tower layout: 'siglip', 'clip', 'dinov2', ... (from its config)."""
-    return tower.config.model_type.replace('_vision_model', '')
-
-
 class FrameTokens(nn.Module):
     """Frozen vision tower returning ``[B, T, C]`` frame tokens, T = global + k * k.
 

@@ -48,11 +48,6 @@ def _load_cv_bridge():
 _CV_BRIDGE = _load_cv_bridge()
 
 
-def cv_bridge_available():
-    """Say whether encodings beyond the NumPy set can be converted on this machine."""
-    return _CV_BRIDGE is not None
-
-
 def image_to_rgb(msg):
     """Convert a sensor_msgs/Image to a contiguous H x W x 3 uint8 RGB array.
 

@@ -28,12 +28,6 @@ class ContextHistory:
         self.older_turns = deque(maxlen=max(0, int(keep_turns)))
         self._frames_in_window = 0
 
-    def clear(self):
-        """Forget everything (session reset)."""
-        self.window.clear()
-        self.older_turns.clear()
-        self._frames_in_window = 0
-
     def add_frame(self, embeds):
         """Record a fed frame's embeddings [T, D]."""
         self.window.append(('frame', embeds))
