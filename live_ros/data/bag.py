@@ -9,13 +9,13 @@ live_ros/msg/Response stamped with the image after which the model spoke, so a p
 them up with the recording.
 """
 
-import bisect
 import collections
 import os
 from pathlib import Path
 
 from live_ros.data.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
 from live_ros.data.video import resample_stream
+from live_ros.streaming.frame_stamps import FrameStamps, stamp_ns
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -96,8 +96,7 @@ class BagImages:
         newest = None
         for connection, received_ns, raw in self.reader.messages(self.connections):
             msg = self.reader.deserialize(raw, connection.msgtype)
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-            stamp = stamp or received_ns
+            stamp = stamp_ns(msg.header.stamp) or received_ns
             if newest is not None and stamp < newest:
                 self.stale += 1   # as live_node: an older frame than one already seen
                 continue
@@ -147,28 +146,25 @@ class ResponseRecorder:
         self.writer = Writer(path, version=9, storage_plugin=plugin)
         self.writer.open()
         self.connection = self.writer.add_connection(topic, RESPONSE, typestore=self.store)
-        self._times, self._stamps = [], []   # frames seen: stream time -> (stamp, frame_id)
+        self._frames = FrameStamps()   # frames seen: stream time -> (stamp_ns, frame_id)
         self.count = 0
 
-    def frame(self, stream_time, stamp_ns, frame_id=''):
-        """Remember a frame the model saw, to stamp what it says after it."""
-        self._times.append(stream_time)
-        self._stamps.append((stamp_ns, frame_id))
+    def frame(self, stream_time, stamp, frame_id=''):
+        """Remember a frame the model saw (its stamp in ns), to stamp what it says after it."""
+        self._frames.add(stream_time, (stamp, frame_id))
 
     def write(self, response):
         """Record one finished response (live_ros.streaming.session.Response)."""
         types = self.store.types
-        k = bisect.bisect_right(self._times, response.stream_time + 1e-9) - 1
-        stamp_ns, frame_id = self._stamps[k] if k >= 0 else (0, '')
+        stamp, frame_id = self._frames.at(response.stream_time) or (0, '')
         header = types['std_msgs/msg/Header'](
             stamp=types['builtin_interfaces/msg/Time'](
-                sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
+                sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000),
             frame_id=frame_id)
         msg = types[RESPONSE](header=header, text=response.text,
                               stream_time=float(response.stream_time),
                               query_id=int(response.query_id), partial=False)
-        self.writer.write(self.connection, stamp_ns,
-                          self.store.serialize_cdr(msg, RESPONSE))
+        self.writer.write(self.connection, stamp, self.store.serialize_cdr(msg, RESPONSE))
         self.count += 1
 
     def close(self):

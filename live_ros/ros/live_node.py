@@ -25,7 +25,6 @@ StreamPipeline.submit_frame (encoder thread -> bounded queues, the oldest waitin
 and threads.
 """
 
-import bisect
 import collections
 import os
 import signal
@@ -53,6 +52,7 @@ from live_ros.msg import Response
 from live_ros.ros.frame_sampler import FrameSampler, RESTART, SKIP, STALE
 from live_ros.ros.parameters import BY_NAME, PARAMETERS
 from live_ros.srv import Ask
+from live_ros.streaming.frame_stamps import FrameStamps, stamp_ns
 
 #: Responses are few and must not be lost: reliable, a generous history for slow consumers.
 RESPONSE_QOS = QoSProfile(
@@ -88,11 +88,6 @@ class AskGoal:
 
 class ModelLoadError(RuntimeError):
     """The configured model cannot be loaded; the node exits non-zero."""
-
-
-def stamp_ns(stamp):
-    """builtin_interfaces/Time as integer nanoseconds (exact, unlike float seconds)."""
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class ThrottledLog:
@@ -140,8 +135,7 @@ class LiveNode(Node):
         self._t0_ns = None             # stamp of stream time 0
         self._last_t = None            # stream time of the newest frame handed to the model
         self._newest_stamp_ns = None   # newest camera stamp seen, used or not
-        self._frame_times = []         # stream times of used frames, ascending
-        self._frame_headers = []       # their image headers, same order
+        self._frame_stamps = FrameStamps(FRAME_HEADER_HISTORY)  # used frames' image headers
         self._engine_errors_seen = 0
         self._dropped_seen = 0
         self._last_error = ''
@@ -271,10 +265,7 @@ class LiveNode(Node):
             return
         t = self._stream_time(stamp, restart=decision == RESTART)
         with self._lock:
-            self._frame_times.append(t)
-            self._frame_headers.append(Header(stamp=header.stamp, frame_id=header.frame_id))
-            if len(self._frame_times) > FRAME_HEADER_HISTORY:
-                del self._frame_times[0], self._frame_headers[0]
+            self._frame_stamps.add(t, Header(stamp=header.stamp, frame_id=header.frame_id))
         pipeline = self.pipeline
         if pipeline is None:
             return
@@ -302,10 +293,8 @@ class LiveNode(Node):
     def _header_for(self, stream_time):
         """Find the header of the frame after which the model spoke (at or before the time)."""
         with self._lock:
-            index = bisect.bisect_right(self._frame_times, stream_time + 1e-6) - 1
-            if index < 0:
-                return Header(stamp=self.get_clock().now().to_msg())
-            return self._frame_headers[index]
+            header = self._frame_stamps.at(stream_time)
+        return header or Header(stamp=self.get_clock().now().to_msg())
 
     # ---------------------------------------------------------------- engine output --
 
