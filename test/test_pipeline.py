@@ -217,3 +217,39 @@ def wait_for_answer(got, query_id, timeout):
             return True
         time.sleep(0.01)
     return False
+
+
+def test_close_then_start_equals_an_unpaused_stream(model):
+    """A lifecycle deactivate/activate (close, start) loses no context and no queued question."""
+    def run(pause):
+        got = []
+        session = StreamingSession(model, max_new_tokens=3, response_threshold=0.0)
+        pipe = StreamPipeline(model, session, drop_frames=False, idle_answer_s=100.0,
+                              on_response=got.append, start=not pause)
+        clip = frames(6, seed=3)
+        try:
+            if pause:
+                with pytest.raises(RuntimeError):   # configured, not started: no frames
+                    pipe.submit_frame(clip[0], 0.0)
+                pipe.start()
+            for i in range(3):
+                pipe.submit_frame(clip[i], 0.5 * i)
+            assert pipe.wait_idle(60)
+            if pause:
+                assert pipe.close() and not pipe.running
+            query_id = pipe.submit_query('What now?', 1.0)   # waits for the next frame
+            if pause:
+                pipe.start()
+                pipe.start()   # starting a running pipeline changes nothing
+                assert pipe.running
+            for i in range(3, 6):
+                pipe.submit_frame(clip[i], 0.5 * i)
+            assert pipe.wait_idle(60)
+            return summary(got), query_id, session.cache_tokens
+        finally:
+            assert pipe.close()
+
+    paused, unpaused = run(pause=True), run(pause=False)
+    assert paused == unpaused
+    responses, query_id, _ = paused
+    assert query_id in [r[0] for r in responses]

@@ -36,7 +36,8 @@ class StreamPipeline:
     """Threaded streaming engine around a StreamingSession."""
 
     def __init__(self, model, session=None, queue_size=8, on_response=None, on_token=None,
-                 batch_size=4, drop_frames=True, idle_answer_s=1.0, max_frame_age_s=2.0):
+                 batch_size=4, drop_frames=True, idle_answer_s=1.0, max_frame_age_s=2.0,
+                 start=True):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
@@ -67,12 +68,40 @@ class StreamPipeline:
         self._newest_stamp = None
         self._last_decoded_stamp = None
         self._last_activity = time.monotonic()
+        self._encoder = self._decoder = None
+        if start:
+            self.start()
+        else:
+            self._closed = True   # a configured, inactive lifecycle node: start() later
+
+    def start(self):
+        """Start the encoder and decoder threads; after close() the stream goes on from there.
+
+        The session keeps its context and the query ids keep counting, so a paused node (a
+        lifecycle deactivate, then activate) answers as if the camera had only gone quiet.
+        Questions still queued at close() are answered once the threads run again.
+        """
+        if self.running:
+            return
+        with self._raw_cond:
+            self._closed = False
+        stale = _drain(self._encoded)   # a frame left behind by close(), or its stop marker
+        with self._stats_lock:
+            self._stats['frames_discarded'] += stale
+        self.session.resume()
+        self._last_activity = time.monotonic()
         self._encoder = threading.Thread(target=self._encode_loop, name='live-encoder',
                                          daemon=True)
         self._decoder = threading.Thread(target=self._decode_loop, name='live-decoder',
                                          daemon=True)
         self._encoder.start()
         self._decoder.start()
+
+    @property
+    def running(self):
+        """True while the engine threads run (between start() and close())."""
+        return any(thread is not None and thread.is_alive()
+                   for thread in (self._encoder, self._decoder))
 
     # -- producer side ---------------------------------------------------------------------
     def submit_frame(self, rgb, stamp):
@@ -142,22 +171,27 @@ class StreamPipeline:
     def close(self, timeout=5.0):
         """Stop both threads and join them (frames still queued are discarded).
 
-        A response being decoded ends at its next token (StreamingSession.interrupt).
+        A response being decoded ends at its next token (StreamingSession.interrupt); queued
+        questions stay for start().
         """
         self.session.interrupt()
         with self._raw_cond:
             self._closed = True
+            discarded = len(self._raw)
             self._raw.clear()
             self._raw_cond.notify_all()
-        _drain(self._encoded)
+        discarded += _drain(self._encoded)
+        with self._stats_lock:
+            self._stats['frames_discarded'] += discarded
         try:
             self._encoded.put_nowait(_STOP)
         except queue.Full:
             pass
         deadline = time.monotonic() + timeout
         for thread in (self._encoder, self._decoder):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        return not (self._encoder.is_alive() or self._decoder.is_alive())
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not self.running
 
     def wait_idle(self, timeout=60.0):
         """Block until every submitted frame and query has been decoded (tests, offline runs)."""
@@ -202,6 +236,8 @@ class StreamPipeline:
             try:
                 item = self._encoded.get(timeout=0.05)
             except queue.Empty:
+                if self._closed:   # the stop marker did not fit into a full queue
+                    return
                 item = None
             if item is _STOP:
                 self._encoded.task_done()

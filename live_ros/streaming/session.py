@@ -112,11 +112,15 @@ class StreamingSession:
         return self.policy.rebuilds
 
     def interrupt(self):
-        """End the response being decoded at its next token, and every later one, until reset.
+        """End the response being decoded at its next token, and every later one, until resume.
 
         Thread-safe; a shutdown must not wait for max_new_tokens tokens on a loaded CPU.
         """
         self._interrupted.set()
+
+    def resume(self):
+        """Let responses run to their end again after interrupt(), keeping the context."""
+        self._interrupted.clear()
 
     def cancel(self, query_id):
         """Give up on a question: not answered if still queued, cut at its next token if now.
