@@ -6,10 +6,11 @@
 
 Arguments: namespace, params_file (default: this package's config/live.yaml), image_topic
 (remapped onto the node's ``image`` input; <image_topic>/compressed onto ``image/compressed``
-for compressed: true), model and device (override the params file only when given, so a
-``model:`` in a user's YAML holds otherwise), log_level, and video_source / video_fps /
-video_loop: when video_source is set (a file, camera:<index>, synthetic:<seed>)
-video_publisher starts too and publishes on image_topic. When live_node exits (Ctrl-C, a model
+for compressed: true), model, device and autostart (override the params file only when given,
+so a ``model:`` in a user's YAML holds otherwise; ``autostart:=false`` leaves the lifecycle
+node unconfigured for ``ros2 lifecycle set`` or a lifecycle manager), log_level, and
+video_source / video_fps / video_loop: when video_source is set (a file, camera:<index>,
+synthetic:<seed>) video_publisher starts too and publishes on image_topic. When live_node exits (Ctrl-C, a model
 that does not load, no CUDA) the whole launch shuts down with it.
 """
 
@@ -21,18 +22,18 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-# Launch arguments that override the params file only when set: their empty default means
-# 'not given', and the params file (or the node's own default) decides.
-PARAMS_FILE_OVERRIDES = ('model', 'device')
+# Launch arguments that override the params file only when set, with their parameter type:
+# their empty default means 'not given', and the params file (or the node's default) decides.
+PARAMS_FILE_OVERRIDES = {'model': str, 'device': str, 'autostart': bool}
 
 
 def live_node_action(context, namespace, params_file, image_topic, log_level):
     """Build live_node once the arguments are known: only given overrides reach the node."""
     overrides = {}
-    for name in PARAMS_FILE_OVERRIDES:
+    for name, value_type in PARAMS_FILE_OVERRIDES.items():
         value = LaunchConfiguration(name).perform(context)
         if value:
-            overrides[name] = ParameterValue(value, value_type=str)
+            overrides[name] = ParameterValue(value, value_type=value_type)
     live_node = Node(
         package='live_ros',
         executable='live_node',
@@ -78,6 +79,11 @@ def generate_launch_description():
             'device', default_value='',
             description='Torch device: auto, cpu, cuda, ...; empty = as in params_file '
                         '(default: auto).'),
+        DeclareLaunchArgument(
+            'autostart', default_value='',
+            description='true: configure and activate live_node (a lifecycle node) at once; '
+                        'false: wait for ros2 lifecycle set; empty = as in params_file '
+                        '(default: true).'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             description='Logging level: debug, info, warn, error or fatal.'),

@@ -17,8 +17,8 @@ from live_ros.ros.parameters import PARAMETERS, VIDEO_PUBLISHER_PARAMETERS
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = ROOT / 'launch' / 'live.launch.py'
 CONFIG_FILE = ROOT / 'config' / 'live.yaml'
-REQUIRED_ARGUMENTS = {'namespace', 'params_file', 'image_topic', 'model', 'device', 'log_level',
-                      'video_source'}
+REQUIRED_ARGUMENTS = {'namespace', 'params_file', 'image_topic', 'model', 'device', 'autostart',
+                      'log_level', 'video_source'}
 
 
 def _literal(node):
@@ -128,9 +128,11 @@ def test_launch_node_parameters_match_the_node(launch, config):
     assert launch.configuration(('name', 'params_file')) == 'params_file'
     declared = {param.name: param for param in PARAMETERS}
     overrides = launch.variables['PARAMS_FILE_OVERRIDES']
-    assert {'model', 'device'} <= set(overrides)
-    for key in overrides:
+    assert {'model', 'device', 'autostart'} <= set(overrides)
+    for key, value_type in overrides.items():
         assert key in declared, f'launch sets {key}, which the node does not declare'
+        # The parameter's own type: a string 'false' would be refused for a bool.
+        assert value_type == ('name', type(declared[key].default).__name__), key
         # Empty = not given: the YAML (here config/live.yaml) keeps its value.
         assert launch.arguments[key]['default_value'] == '', key
         assert declared[key].default == config[key], key

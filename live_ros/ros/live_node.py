@@ -1,6 +1,14 @@
-"""live_node: the LIVE video assistant as a ROS 2 node.
+"""live_node: the LIVE video assistant as a ROS 2 lifecycle node.
 
     ros2 run live_ros live_node --ros-args --params-file config/live.yaml -r image:=/camera/image
+
+Lifecycle (managed node): ``configure`` loads the model, ``activate`` starts the engine's
+threads and the stream, ``deactivate`` pauses it (the context is kept; an answer being decoded
+ends at its next token), ``cleanup`` frees the model, ``shutdown`` ends the process. With
+``autostart`` (the default) the node configures and activates itself at start-up, so
+``ros2 run`` and ``ros2 launch`` need one command; ``autostart: false`` leaves it unconfigured
+for ``ros2 lifecycle set`` or a lifecycle manager. Topics and services exist in every state:
+while not active, images are ignored and questions are refused with the reason.
 
 Interfaces (names relative to the node's namespace):
 
@@ -38,8 +46,8 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import LoggingSeverity
-from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data)
 from sensor_msgs.msg import CompressedImage, Image
@@ -114,7 +122,7 @@ class ThrottledLog:
         self._logger.warning(f'{kind}: {text}{note}')
 
 
-class LiveNode(Node):
+class LiveNode(LifecycleNode):
     """Stream camera frames through a LIVE model and publish what it says."""
 
     def __init__(self, **kwargs):
@@ -139,13 +147,17 @@ class LiveNode(Node):
         self._engine_errors_seen = 0
         self._dropped_seen = 0
         self._last_error = ''
+        self.lifecycle_state = 'unconfigured'   # as the state machine's label
+        self.finalized = threading.Event()      # the shutdown transition ran: the process ends
+        self._raise_load_errors = False         # autostart: a model that fails ends the process
 
-        # Publishers first: the engine's threads may answer as soon as they run.
-        self.response_pub = self.create_publisher(Response, 'response', RESPONSE_QOS)
-        self.partial_pub = self.create_publisher(Response, 'response_partial', RESPONSE_QOS)
+        # Lifecycle publishers: the engine only answers while active, and they say so.
+        self.response_pub = self.create_lifecycle_publisher(Response, 'response', RESPONSE_QOS)
+        self.partial_pub = self.create_lifecycle_publisher(
+            Response, 'response_partial', RESPONSE_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.session = None
-        self.pipeline = self._load_pipeline()
+        self.pipeline = None
 
         # Image callbacks run in their own group: a burst of frames can only ever occupy one
         # executor thread, so services, queries and diagnostics always find a free one.
@@ -182,19 +194,108 @@ class LiveNode(Node):
         self.diagnostics_timer = self.create_timer(
             value('diagnostics_period'), self.on_diagnostics_timer,
             callback_group=self.timer_group)
-        self.get_logger().info(
-            f'listening on {self.image_sub.topic_name} ({value("image_reliability")}), '
-            f'model at {value("fps"):g} fps on {self._stats().get("device", "?")}; '
-            f'answers on {self.response_pub.topic_name}')
 
     def get_parameter_value(self, name):
         """Return the current value of one of our parameters."""
         return self.get_parameter(name).value
 
+    # ---------------------------------------------------------------- lifecycle --
+
+    def start(self):
+        """Configure and activate at once (``autostart``); ModelLoadError if the model fails.
+
+        Goes through the lifecycle state machine, so ``ros2 lifecycle get`` tells the truth.
+        """
+        self._raise_load_errors = True
+        try:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ModelLoadError(self._last_error or 'configure failed')
+        finally:
+            self._raise_load_errors = False
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError(f'activate failed: {self._last_error}')
+
+    def on_configure(self, state):
+        """Load the model and build the engine, threads not started (the slow transition)."""
+        try:
+            self.pipeline = self._load_pipeline()
+        except Exception as exc:
+            with self._lock:
+                self._last_error = str(exc)
+            if not self._raise_load_errors:   # autostart: run() reports it as fatal
+                self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        self.lifecycle_state = 'inactive'
+        self.get_logger().info('configured (inactive): activate to start the stream')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state):
+        """Start the engine's threads and let images in; the stream goes on where it paused."""
+        self.pipeline.start()
+        self.lifecycle_state = 'active'
+        value = self.get_parameter_value
+        self.get_logger().info(
+            f'listening on {self.image_sub.topic_name} ({value("image_reliability")}), '
+            f'model at {value("fps"):g} fps on {self._stats().get("device", "?")}; '
+            f'answers on {self.response_pub.topic_name}')
+        return super().on_activate(state)   # enables the lifecycle publishers
+
+    def on_deactivate(self, state):
+        """Pause: images are ignored, the threads stop, the context and queued questions stay.
+
+        An answer being decoded ends at its next token and is still published.
+        """
+        self.lifecycle_state = 'inactive'
+        stopped = self.pipeline.close(timeout=4.0)
+        if not stopped:
+            self.get_logger().error('the engine threads did not stop in time')
+        self.get_logger().info('deactivated: stream paused, context kept')
+        result = super().on_deactivate(state)
+        return result if stopped else TransitionCallbackReturn.ERROR
+
+    def on_cleanup(self, state):
+        """Free the model; the next configure starts a new stream."""
+        self._release('cleaned up: model freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        """Stop the engine and free the model from any state; run() then ends the process."""
+        self._release('shut down')
+        self.lifecycle_state = 'finalized'
+        self.finalized.set()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state):
+        """Recover to unconfigured: stop what runs and free the model."""
+        self._release('error: engine stopped, model freed')
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self, message):
+        self.lifecycle_state = 'unconfigured'
+        if not self.close(timeout=4.0):
+            self.get_logger().error('the engine threads did not stop in time')
+        self.session = None
+        with self._goals_lock:   # no answer will come for them
+            goals, self._goals = list(self._goals.values()), {}
+        for goal in goals:
+            goal.abort_reason = 'the model was unloaded before the answer'
+            goal.done.set()
+        self.sampler.reset()
+        with self._lock:
+            self._t0_ns = self._last_t = None
+            self._frame_stamps = FrameStamps(FRAME_HEADER_HISTORY)
+        import gc
+
+        import torch
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.get_logger().info(message)
+
     # ---------------------------------------------------------------- model and engine --
 
     def _load_pipeline(self):
-        """Load the model and start the streaming engine's threads."""
+        """Load the model and build the streaming engine, its threads not yet started."""
         value = self.get_parameter_value
         from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 
@@ -220,7 +321,7 @@ class LiveNode(Node):
             max_new_tokens=value('max_new_tokens'),
             context_budget=value('context_budget') or None)
         pipeline = StreamPipeline(
-            model, session, queue_size=value('queue_size'),
+            model, session, queue_size=value('queue_size'), start=False,
             on_response=self._on_engine_response, on_token=self._on_engine_token)
         self.session = session
         self.get_logger().info(f'model loaded in {time.monotonic() - started:.1f} s')
@@ -243,6 +344,9 @@ class LiveNode(Node):
 
     def _offer(self, header, convert):
         """Decide on the frame by stamp first, so unused frames cost no conversion."""
+        if self.lifecycle_state != 'active':
+            self._count('inactive')
+            return
         stamp = stamp_ns(header.stamp)
         with self._lock:
             self._counts['received'] += 1
@@ -356,6 +460,8 @@ class LiveNode(Node):
             return 'empty query: nothing to ask'
         if len(text) > limit:
             return f'query too long: {len(text)} characters, max_query_chars is {limit}'
+        if self.lifecycle_state != 'active':
+            return f'node is {self.lifecycle_state}: activate it to ask (ros2 lifecycle set)'
         if self.pipeline is None:
             return 'node is shutting down'
         return None
@@ -463,7 +569,7 @@ class LiveNode(Node):
         """Forget the conversation and the video so far: a new activity starts."""
         pipeline = self.pipeline
         if pipeline is None:
-            response.success, response.message = False, 'node is shutting down'
+            response.success, response.message = False, f'node is {self.lifecycle_state}'
             return response
         before = self._stats().get('cache_tokens', 0)
         try:
@@ -545,7 +651,9 @@ class LiveNode(Node):
             hardware_id=str(stats.get('device', self.get_parameter_value('device'))),
             level=DiagnosticStatus.OK, message='streaming')
         dropped = int(stats.get('frames_dropped', 0))
-        if counts.get('received', 0) == 0:
+        if self.lifecycle_state != 'active':
+            status.message = f'{self.lifecycle_state}: not streaming'
+        elif counts.get('received', 0) == 0:
             status.level, status.message = DiagnosticStatus.WARN, 'no images received yet'
         elif dropped > self._dropped_seen:
             status.level = DiagnosticStatus.WARN
@@ -567,6 +675,7 @@ class LiveNode(Node):
             'frames_skipped_by_rate': counts.get('skipped', 0),
             'frames_stale': counts.get('stale', 0),
             'frames_bad': counts.get('bad', 0),
+            'frames_ignored_inactive': counts.get('inactive', 0),
             'frames_submitted': counts.get('submitted', 0),
             'frames_encoded': stats.get('frames_encoded', 0),
             'backlog': stats.get('backlog', UNKNOWN),
@@ -581,6 +690,7 @@ class LiveNode(Node):
             'queries': counts.get('queries', 0),
             'resets': counts.get('resets', 0),
             'device': stats.get('device', ''),
+            'lifecycle_state': self.lifecycle_state,
             'fps': self.get_parameter_value('fps'),
             'response_threshold': self.get_parameter_value('response_threshold'),
             'errors': errors_total,
@@ -610,7 +720,13 @@ def run(args=None):
         node = LiveNode()
         logger = node.get_logger()
         executor.add_node(node)
-        executor.spin()
+        if node.get_parameter_value('autostart'):
+            node.start()
+        else:
+            logger.info('unconfigured: waiting for a lifecycle transition '
+                        f'(ros2 lifecycle set {node.get_fully_qualified_name()} configure)')
+        while rclpy.ok() and not node.finalized.is_set():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # the model failed to load, a parameter out of range, ...

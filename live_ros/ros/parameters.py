@@ -62,6 +62,9 @@ PARAMETERS = (
     Param('model', '',
           'LIVE model: a model directory (live_config.json + weights) or a preset name; '
           "empty = the embedded default model ('default' preset)."),
+    Param('autostart', True,
+          'Configure (load the model) and activate (stream) at start-up; false: stay '
+          'unconfigured for lifecycle transitions (ros2 lifecycle set, a lifecycle manager).'),
     Param('device', 'auto', "Torch device for the model: 'auto', 'cpu', 'cuda', 'cuda:1', ..."),
     Param('fps', 2.0,
           'Frames per second the model sees, sampled by header stamp (newest frame wins).',
