@@ -10,8 +10,8 @@ for compressed: true), model, device and autostart (override the params file onl
 so a ``model:`` in a user's YAML holds otherwise; ``autostart:=false`` leaves the lifecycle
 node unconfigured for ``ros2 lifecycle set`` or a lifecycle manager), log_level, and
 video_source / video_fps / video_loop: when video_source is set (a file, camera:<index>,
-synthetic:<seed>) video_publisher starts too and publishes on image_topic. When live_node exits (Ctrl-C, a model
-that does not load, no CUDA) the whole launch shuts down with it.
+synthetic:<seed>) video_publisher starts too and publishes on image_topic. When live_node
+exits (Ctrl-C, a model that does not load, no CUDA) the whole launch shuts down with it.
 """
 
 from launch import LaunchDescription
