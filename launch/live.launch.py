@@ -9,9 +9,10 @@ Arguments: namespace, params_file (default: this package's config/live.yaml), im
 for compressed: true), model, device and autostart (override the params file only when given,
 so a ``model:`` in a user's YAML holds otherwise; ``autostart:=false`` leaves the lifecycle
 node unconfigured for ``ros2 lifecycle set`` or a lifecycle manager), log_level, and
-video_source / video_fps / video_loop: when video_source is set (a file, camera:<index>,
-synthetic:<seed>) video_publisher starts too and publishes on image_topic. When live_node
-exits (Ctrl-C, a model that does not load, no CUDA) the whole launch shuts down with it.
+video_source / video_fps / video_loop / video_bag_topic: when video_source is set (a file,
+camera:<index>, synthetic:<seed>, a rosbag2) video_publisher starts too and publishes on
+image_topic. When live_node exits (Ctrl-C, a model that does not load, no CUDA) the whole
+launch shuts down with it.
 """
 
 from launch import LaunchDescription
@@ -59,6 +60,7 @@ def generate_launch_description():
     video_source = LaunchConfiguration('video_source')
     video_fps = LaunchConfiguration('video_fps')
     video_loop = LaunchConfiguration('video_loop')
+    video_bag_topic = LaunchConfiguration('video_bag_topic')
 
     arguments = [
         DeclareLaunchArgument(
@@ -98,6 +100,10 @@ def generate_launch_description():
         DeclareLaunchArgument(
             'video_loop', default_value='true',
             description='video_publisher starts the video again at its end.'),
+        DeclareLaunchArgument(
+            'video_bag_topic', default_value='',
+            description='Image topic to play when video_source is a rosbag2 with several; '
+                        'empty = its only one.'),
     ]
 
     live_node = OpaqueFunction(function=live_node_action, args=[
@@ -113,6 +119,7 @@ def generate_launch_description():
             'source': ParameterValue(video_source, value_type=str),
             'fps': ParameterValue(video_fps, value_type=float),
             'loop': ParameterValue(video_loop, value_type=bool),
+            'bag_topic': ParameterValue(video_bag_topic, value_type=str),
         }],
         remappings=[('image', image_topic)],
         ros_arguments=['--log-level', log_level],

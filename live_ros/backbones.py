@@ -291,8 +291,15 @@ def build(name, force=False, log=print):
 
 
 def ensure(names=None, force=False, log=print):
-    """Build every missing or outdated backbone and return ``{name: directory}``."""
-    return {n: build(n, force=force, log=log)[0] for n in (names or list(BUILDERS))}
+    """Build every missing or outdated backbone and return ``{name: directory}``.
+
+    A bar on a terminal: a fresh build takes about a minute (progress.py).
+    """
+    from live_ros.progress import progress
+
+    names = list(names or BUILDERS)
+    return {n: build(n, force=force, log=log)[0]
+            for n in progress(names, desc='backbones', unit='model', leave=False)}
 
 
 def vit_onnx_features(pixel_values):
