@@ -80,6 +80,11 @@ class LiveConfig:
     vision_autocast: str = None
     device: str = 'auto'
     attn: str = 'sdpa'
+    # Streaming engine (streaming/backend.py): 'eager' (DynamicCache, the reference) or 'fast'
+    # (LoRA merged at load, one StaticCache for the context bound, compiled steps when
+    # ``engine_compile`` names a torch.compile mode such as 'reduce-overhead').
+    engine: str = 'eager'
+    engine_compile: str = None
     # Relative paths of trained weights inside a model dir (see model.py).
     adapter: str = None
     connector_weights: str = None

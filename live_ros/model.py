@@ -128,7 +128,28 @@ class LiveModel(nn.Module):
         if not is_trainable:
             llm.eval().requires_grad_(False)
         model = cls(cfg, tokenizer, llm, vision, device, dtype)
+        if cfg.engine == 'fast' and not is_trainable:
+            model.merge_lora()
         return model.to(device)
+
+    def merge_lora(self):
+        """Fold LoRA into the base weights for inference (peft merge_and_unload).
+
+        An unmerged LoRA adds two small matmuls per projection per step, which on a GPU at
+        batch 1 cost host time, not FLOPs. With tied embeddings (SmolLM2) the lm_head LoRA
+        would also change the input embedding table: the head is untied first. Returns False
+        when there is no LoRA to merge.
+        """
+        if not hasattr(self.lm, 'merge_and_unload'):
+            return False
+        base = self.base_lm
+        head = base.get_output_embeddings()
+        head = getattr(head, 'base_layer', head)
+        if head.weight.data_ptr() == base.get_input_embeddings().weight.data_ptr():
+            head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=False)
+            base.config.tie_word_embeddings = False
+        self.lm = self.lm.merge_and_unload()
+        return True
 
     @property
     def base_lm(self):
@@ -180,15 +201,21 @@ class LiveModel(nn.Module):
         return self.encode_frames(self.preprocess(images))
 
     # -- LLM -------------------------------------------------------------------------------------
-    def embed(self, input_ids, frame_embeds=None):
-        """Input embeddings with ``<v>`` positions replaced by frame embeddings (in order)."""
+    def embed(self, input_ids, frame_embeds=None, frame_tokens=None):
+        """Input embeddings with ``<v>`` positions replaced by frame embeddings (in order).
+
+        ``frame_tokens``: the number of ``<v>`` ids when the caller knows it on the host, so
+        the check needs no device read (the streaming engine; one sync per frame).
+        """
         table = self.base_lm.get_input_embeddings()
         embeds = table(input_ids.clamp(max=self.vocab_size - 1))
         if frame_embeds is not None:
             mask = input_ids == self.frame_token_id
             frame_embeds = frame_embeds.reshape(-1, embeds.shape[-1]).to(embeds.dtype)
-            if int(mask.sum()) != frame_embeds.shape[0]:
-                raise ValueError(f'{int(mask.sum())} frame tokens but '
+            if frame_tokens is None:
+                frame_tokens = int(mask.sum())
+            if frame_tokens != frame_embeds.shape[0]:
+                raise ValueError(f'{frame_tokens} frame tokens but '
                                  f'{frame_embeds.shape[0]} frame embeddings')
             embeds = embeds.masked_scatter(mask[..., None], frame_embeds)
         return embeds

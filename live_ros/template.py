@@ -16,6 +16,7 @@ are also what the reference model saw in training. The response content is token
 ``' ' + text`` on its own because at inference it is generated after ``'Assistant:'``.
 """
 
+import copy
 from dataclasses import dataclass, field
 
 USER = '\nUser: '
@@ -167,6 +168,13 @@ class DialogueEncoder:
         self._assistant_at = None
         self._taken = 0
         self._open_response = None
+
+    def copy(self):
+        """Return an independent copy to roll back to (a backlog batch that stops part way)."""
+        other = copy.copy(self)
+        other.ids, other.frame_last = list(self.ids), list(self.frame_last)
+        other.response_spans = list(self.response_spans)
+        return other
 
     # -- low level -------------------------------------------------------------------------
     def flush(self):

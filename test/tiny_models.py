@@ -52,16 +52,17 @@ def build_tokenizer(directory=None, vocab_size=400):
     return fast
 
 
-def save_tiny_llama(directory, hidden=64, layers=2, max_positions=4096, seed=0):
+def save_tiny_llama(directory, hidden=64, layers=2, max_positions=4096, seed=0,
+                    tie_word_embeddings=False):
     """Save a tiny random Llama + its tokenizer (vocab = tokenizer size, <v> not included)."""
     from transformers import LlamaConfig, LlamaForCausalLM
     tok = build_tokenizer(directory)
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=max_positions, tie_word_embeddings=False,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.eos_token_id)
+                      max_position_embeddings=max_positions,
+                      tie_word_embeddings=tie_word_embeddings, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id)
     LlamaForCausalLM(cfg).save_pretrained(directory)
     return directory
 

@@ -1,13 +1,14 @@
 """StreamingSession: the LIVE inference engine over one continuous KV cache.
 
-Frames, queries and answers all go into one DynamicCache; the past is never re-encoded
-(except by the documented context rebuild, see context.py). After each frame the softmax at
-its last frame token decides: if P(interval) < response threshold it is zeroed, and a
-non-interval argmax means the assistant speaks (streaming EOS otherwise). A query asked at
-time t is inserted after the last frame at or before t and answered at once.
+Frames, queries and answers all go into one KV cache; the past is never re-encoded (except by
+the documented context rebuild, see context.py). How the LLM runs over that cache (the eager
+reference, or a static cache with compiled steps) is the backend's business (backend.py).
+After each frame the softmax at its last frame token decides: if P(interval) < response
+threshold it is zeroed, and a non-interval argmax means the assistant speaks (streaming EOS
+otherwise). A query asked at time t is inserted after the last frame at or before t and
+answered at once. A backlog of frames goes in one forward (push_frames) with the same results.
 """
 
-import inspect
 import itertools
 import threading
 import time
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from transformers import DynamicCache
 
+from live_ros.streaming.backend import cache_argument, decide_frames, make_backend
 from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bound
+from live_ros.streaming.text_stream import TextStream
+
+__all__ = ['Response', 'StreamingSession', 'cache_argument']
 
 
 @dataclass
@@ -49,7 +53,8 @@ class StreamingSession:
 
     def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
                  sampling=None, on_token=None, on_response=None, system_prompt=None,
-                 keep_frames=None, keep_turns=None, seed=0, context_mode=None):
+                 keep_frames=None, keep_turns=None, seed=0, context_mode=None, engine=None,
+                 compile=None):
         cfg = model.cfg
         self.context_mode = context_mode or cfg.context_mode
         if self.context_mode not in ('bounded', 'reference'):
@@ -73,7 +78,9 @@ class StreamingSession:
         self._warpers = _build_warpers(self.sampling)
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
-        self._cache_arg = cache_argument(model.base_lm)
+        self.engine = engine or cfg.engine
+        self.backend = make_backend(model, self.engine, self.policy.bound,
+                                    compile=cfg.engine_compile if compile is None else compile)
         # Set from another thread (engine shutdown): the response being decoded ends at its
         # next token, as if max_new_tokens was reached, so the cache stays consistent.
         self._interrupted = threading.Event()
@@ -84,7 +91,7 @@ class StreamingSession:
     # -- state -----------------------------------------------------------------------------
     def reset(self):
         """Start a new stream: empty cache, system prompt pending, no queued queries."""
-        self.cache = None
+        self.backend.reset()
         self.enc = self.template.encoder()
         self.enc.system(self.system_prompt)
         self.history = ContextHistory(self._keep_frames, self._keep_turns)
@@ -103,8 +110,13 @@ class StreamingSession:
 
     @property
     def cache_tokens(self):
-        """Tokens held by the KV cache."""
-        return 0 if self.cache is None else int(self.cache.get_seq_length())
+        """Tokens held by the KV cache (counted on the host: no device read)."""
+        return self.backend.length
+
+    @property
+    def cache(self):
+        """Return the KV cache object; None before the eager path fed anything."""
+        return self.backend.cache
 
     @property
     def rebuilds(self):
@@ -154,6 +166,77 @@ class StreamingSession:
         return self.take_responses()
 
     @torch.no_grad()
+    def push_frames(self, frames, times):
+        """Feed a backlog of frames in as few forwards as it allows; same results as push_frame.
+
+        Frames that piled up while a response was decoded go into one forward, the streaming-
+        EOS decision read at each frame's last token. At the first frame that speaks the cache
+        is cropped back to that frame's end, the response is decoded, and the rest follow. A
+        batch also ends where a queued question falls due, or where the bound would need a
+        rebuild (those frames then go one by one, as push_frame feeds them).
+        """
+        frames = [self._as_embeds(frame) for frame in frames]
+        times = [float(t) for t in times]
+        i = 0
+        while i < len(frames):
+            n = self._batchable(times[i:])
+            if n == 1:
+                self.push_frame(frames[i], times[i])
+                i += 1
+            else:
+                i += self._push_batch(frames[i:i + n], times[i:i + n])
+        return self.take_responses()
+
+    def _batchable(self, times):
+        """How many of these frames one forward may take (>= 1)."""
+        n = 1
+        while n < len(times) and not any(qt <= times[n - 1] for qt, _, _ in self.queries):
+            n += 1
+        pending = self.cache_tokens + self._pending_tokens()
+        while n > 1 and not self.policy.fits(pending, n * (self.model.tokens_per_frame + 1)):
+            n -= 1
+        return n
+
+    def _push_batch(self, frames, times):
+        """One forward over ``frames``; return how many were kept (up to the first speaker)."""
+        start = time.perf_counter()
+        self._answer_due(lambda qt: qt < times[0])
+        if self._batchable(times) < len(frames):   # an answer took the room
+            self.push_frame(frames[0], times[0])
+            return 1
+        snapshot, start_tokens, start_ids = self.enc.copy(), self.cache_tokens, len(self.fed_ids)
+        ids, ends = [], []
+        for _ in frames:
+            self.enc.frame()
+            ids += self.enc.take()
+            ends.append(len(ids) - 1)
+        embeds = torch.cat([frame.reshape(-1, frame.shape[-1]) for frame in frames])
+        logits = self.backend.feed(ids, embeds, logits_at=ends)
+        decisions = decide_frames(logits, self.model.interval_token_id, self.response_threshold)
+        kept = next((k + 1 for k, (speak, _) in enumerate(decisions) if speak), len(frames))
+        if kept < len(frames):   # forget the frames after the one that speaks
+            self.backend.crop(start_tokens + ends[kept - 1] + 1)
+            self.enc = snapshot
+            for _ in range(kept):
+                self.enc.frame()
+            self.enc.take()
+            ids = ids[:ends[kept - 1] + 1]
+            embeds = embeds[:kept * self.model.tokens_per_frame]
+        self.fed_ids[start_ids:] = ids
+        self.fed_frames.append(embeds)
+        self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
+        self.last_logits = logits[kept - 1]
+        for frame in frames[:kept]:
+            self.history.add_frame(frame)
+        self.frame_index += kept
+        t = self.last_frame_time = times[kept - 1]
+        if not self._answer_due(lambda qt: qt <= t):
+            speak, p_interval = decisions[kept - 1]
+            if speak:
+                self._respond(t, start, query_id=0, interval_prob=p_interval)
+        return kept
+
+    @torch.no_grad()
     def feed_frame(self, frame, t):
         """Answer earlier queries, then feed the frame; return the logits after its last token.
 
@@ -165,7 +248,7 @@ class StreamingSession:
         self._answer_due(lambda qt: qt < t)
         self._ensure_room(self.model.tokens_per_frame + 1)
         self.enc.frame()
-        logits = self._feed(self.enc.take(), embeds)
+        logits = self._feed(self.enc.take(), embeds, step=True)
         self.frame_index += 1
         self.last_frame_time = t
         self.history.add_frame(embeds)
@@ -205,29 +288,24 @@ class StreamingSession:
             embeds = embeds[0]
         return embeds
 
-    def _feed(self, ids, frame_embeds=None):
+    def _feed(self, ids, frame_embeds=None, step=False):
+        """Feed ids at the end of the cache; return the logits after the last one.
+
+        ``step``: a fixed-shape frame or decode step, which a compiling backend may compile.
+        """
         if not ids:
             return self.last_logits
-        input_ids = torch.tensor([ids], device=self.model.device)
-        embeds = self.model.embed(input_ids, frame_embeds)
-        if self.cache is None:
-            self.cache = DynamicCache(config=self.model.base_lm.config)
-        kwargs = {self._cache_arg: self.cache}
-        out = self.model.lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=1, **kwargs)
+        self.last_logits = self.backend.feed(ids, frame_embeds, step=step)[-1]
         self.fed_ids.extend(ids)
         if frame_embeds is not None:
             self.fed_frames.append(frame_embeds.reshape(-1, frame_embeds.shape[-1]))
         self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
-        self.last_logits = out.logits[0, -1].float()
         return self.last_logits
 
     def _decide(self, logits):
-        probs = logits.softmax(-1)
-        interval = self.model.interval_token_id
-        p_interval = float(probs[interval])
-        if p_interval < self.response_threshold:
-            probs[interval] = 0.0
-        return int(probs.argmax()) != interval, p_interval
+        """Streaming EOS after a frame: (speak, P(interval)), one device read."""
+        return decide_frames(logits[None], self.model.interval_token_id,
+                             self.response_threshold)[0]
 
     def _answer_due(self, is_due):
         answered = False
@@ -260,17 +338,18 @@ class StreamingSession:
         self.enc.assistant_prefix()
         logits = self._feed(self.enc.take())
         generated = []
+        text = TextStream(self.model.tokenizer)
         while True:
             token = self._pick(logits, generated)
             generated.append(token)
             if self.on_token is not None:
-                self.on_token(query_id, self._decode(generated), t)
+                self.on_token(query_id, text.add(token).strip(), t)
             cancelled = bool(query_id) and self._is_cancelled(query_id)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
                     or not self.policy.fits(self.cache_tokens, 1 + 2)
                     or self._interrupted.is_set() or cancelled):
                 break
-            logits = self._feed([token])
+            logits = self._feed([token], step=True)
         self.enc.assistant_generated(generated)
         text = self._decode(generated)
         self.history.add_turn('assistant', text)
@@ -319,18 +398,12 @@ class StreamingSession:
                     enc.assistant_text(value)
             if len(enc.ids) <= self.policy.rebuild_target or not self.history.shrink():
                 break
-        self.cache = None
+        self.backend.reset()
         self.fed_ids, self.fed_frames = [], []
         self.enc = enc
         self.policy.rebuilds += 1
         embeds = torch.cat(frames) if frames else None
         self._feed(enc.take(), embeds)
-
-
-def cache_argument(lm):
-    """Name of the KV-cache argument: 'cache' (transformers >= 5.2x) or 'past_key_values'."""
-    params = inspect.signature(lm.forward).parameters
-    return 'cache' if 'cache' in params else 'past_key_values'
 
 
 def _build_warpers(sampling):

@@ -1,0 +1,179 @@
+"""How the session runs the LLM over its one KV cache: the eager reference or the fast path.
+
+Both backends take the same calls and give the same logits (test_backend):
+
+* ``feed(ids, frame_embeds, logits_at)``: append tokens (``<v>`` positions carry frame
+  embeddings) at the end of the cache; return the logits at the given positions of this feed;
+* ``crop(length)``: forget everything after the first ``length`` tokens (a batched backlog
+  whose frame decided to speak part way);
+* ``reset()``; ``length``: tokens in the cache, tracked on the host (never a device read).
+
+``eager`` is plain transformers with a DynamicCache, kept as the reference. ``fast`` is what a
+GPU needs at 8B, where each forward is host-bound (~1.3k aten ops): one StaticCache allocated
+once for the context bound (fixed addresses, no re-allocation as the stream grows), and
+optionally the one-token decode step and the frame step compiled (``torch.compile``;
+'reduce-overhead' = CUDA graphs). LoRA merging and the on-device streaming-EOS decision are
+shared by both (model.merge_lora, decide_frames).
+"""
+
+import inspect
+
+import torch
+from transformers import DynamicCache, StaticCache
+
+ENGINES = ('eager', 'fast')
+
+
+def cache_argument(lm):
+    """Name of the KV-cache argument: 'cache' (transformers >= 5.2x) or 'past_key_values'."""
+    params = inspect.signature(lm.forward).parameters
+    return 'cache' if 'cache' in params else 'past_key_values'
+
+
+class EagerBackend:
+    """DynamicCache and the model's plain forward: the reference path."""
+
+    def __init__(self, model):
+        self.model = model
+        self._cache_arg = cache_argument(model.lm)
+        self.cache = None
+        self.length = 0
+
+    def reset(self):
+        """Empty the cache (a new stream, or a context rebuild)."""
+        self.cache = None
+        self.length = 0
+
+    def _new_cache(self):
+        return DynamicCache(config=self.model.base_lm.config)
+
+    def _forward(self, embeds, logits_at, step=False):
+        out = self.model.lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=logits_at,
+                            **{self._cache_arg: self.cache})
+        return out.logits[0]
+
+    def feed(self, ids, frame_embeds=None, logits_at=None, step=False):
+        """Append ``ids``; return float logits [k, V] at ``logits_at`` (default: the last).
+
+        ``step`` marks a fixed-shape frame or decode step (FastBackend may compile it).
+        """
+        if self.cache is None:
+            self.cache = self._new_cache()
+        input_ids = torch.tensor([ids], device=self.model.device)
+        embeds = self.model.embed(input_ids, frame_embeds,
+                                  frame_tokens=ids.count(self.model.frame_token_id))
+        if logits_at is None:
+            keep = 1
+        else:
+            keep = torch.as_tensor(logits_at, device=self.model.device)
+        logits = self._forward(embeds, keep, step)
+        self.length += len(ids)
+        return logits.float()
+
+    def crop(self, length):
+        """Keep the first ``length`` tokens of the cache."""
+        drop = self.length - int(length)
+        if drop < 0:
+            raise ValueError(f'cannot crop a cache of {self.length} tokens to {length}')
+        if drop:
+            self.cache.crop(-drop)
+        self.length = int(length)
+
+
+class HostOffsetStaticCache(StaticCache):
+    """A StaticCache that can report its length from the host.
+
+    transformers reads the static cache's length tensor to build an eager step's attention
+    mask (a device sync per forward); the backend knows the length on the host and hands it
+    over. Compiled steps leave ``host_offset`` None: the tensor keeps the graph position-free.
+    """
+
+    host_offset = None
+
+    def get_query_offset(self, layer_idx=0):
+        """Return the host length when given, else the cache's own tensor."""
+        if self.host_offset is not None:
+            return self.host_offset
+        return super().get_query_offset(layer_idx)
+
+
+class FastBackend(EagerBackend):
+    """One StaticCache for the context bound, allocated once; compiled steps on request.
+
+    ``compile`` is None (no compilation), a torch.compile mode ('reduce-overhead' for CUDA
+    graphs, 'default', 'max-autotune') or, prefixed 'backend:', a torch.compile backend
+    ('backend:aot_eager' checks the graphs on a CPU). Only the two steps that recur are
+    compiled, each with one fixed shape: the one-token decode step and the frame step after an
+    interval token (frame tokens + 1). The first frame after a response, a query, the
+    response prefix, a backlog batch and a rebuild's prefill run eagerly through the same
+    cache.
+    """
+
+    def __init__(self, model, max_len, compile=None):
+        super().__init__(model)
+        self.max_len = int(max_len)
+        self.cache = HostOffsetStaticCache(config=model.base_lm.config,
+                                           max_cache_len=self.max_len)
+        self.step_lengths = (1, model.tokens_per_frame + 1)
+        self._compiled = None
+        self.compiled_lengths = set()   # feed lengths that run compiled (frame and decode steps)
+        if compile:
+            options = ({'backend': compile.split(':', 1)[1]} if compile.startswith('backend:')
+                       else {'mode': compile})
+            self._compiled = torch.compile(self._step, fullgraph=True, dynamic=False,
+                                           **options)
+
+    def reset(self):
+        """Zero the cache in place: same addresses, so compiled graphs stay valid."""
+        self.cache.reset()
+        self.length = 0
+
+    def _new_cache(self):
+        return self.cache
+
+    def _step(self, embeds, keep):
+        return super()._forward(embeds, keep)
+
+    def _forward(self, embeds, logits_at, step=False):
+        n = embeds.shape[1]
+        if self.length + n > self.max_len:
+            raise RuntimeError(f'static cache full: {self.length} + {n} > {self.max_len} tokens')
+        if self._compiled is not None and step and n in self.step_lengths:
+            self.compiled_lengths.add(n)
+            self.cache.host_offset = None
+            return self._compiled(embeds, logits_at)
+        self.cache.host_offset = self.length
+        return self._step(embeds, logits_at)
+
+
+def make_backend(model, engine, bound, compile=None):
+    """Build the backend named by ``engine`` for a cache of at most ``bound`` tokens."""
+    if engine not in ENGINES:
+        raise ValueError(f'engine must be one of {", ".join(ENGINES)}, got {engine!r}')
+    if engine == 'eager':
+        return EagerBackend(model)
+    if bound is None:
+        raise ValueError("engine 'fast' needs a bounded context (a static cache); "
+                         "context_mode 'reference' grows without limit: use engine 'eager'")
+    return FastBackend(model, bound, compile=compile)
+
+
+def decide_frames(logits, interval_token_id, response_threshold):
+    """Streaming EOS at frame ends, on the device, read back in one transfer.
+
+    ``logits`` [k, V] at k frames' last tokens. P(interval) below the threshold is zeroed
+    before the argmax; a non-interval argmax means speak. Returns [(speak, p_interval)] * k.
+    """
+    probs = logits.float().softmax(-1)
+    p_interval = probs[:, interval_token_id]
+    masked = probs.clone()
+    masked[:, interval_token_id] = torch.where(
+        p_interval < response_threshold, torch.zeros_like(p_interval), p_interval)
+    speak = masked.argmax(-1) != interval_token_id
+    host = to_host(torch.stack([speak.to(p_interval.dtype), p_interval], 1))
+    return [(bool(s), float(p)) for s, p in host]
+
+
+def to_host(tensor):
+    """Read a tensor back: the one device-to-host read of a frame step (a GPU sync)."""
+    return tensor.tolist()
