@@ -253,3 +253,37 @@ def test_close_then_start_equals_an_unpaused_stream(model):
     assert paused == unpaused
     responses, query_id, _ = paused
     assert query_id in [r[0] for r in responses]
+
+
+def test_backlog_is_decoded_in_one_call_with_the_same_results(model):
+    """Frames that piled up behind a slow step go to StreamingSession.push_frames together."""
+    video = frames(8, seed=5)
+    sequential = StreamingSession(model, max_new_tokens=3, response_threshold=0.9)
+    for i, frame in enumerate(video):
+        sequential.push_frame(model.encode_images([frame])[0], i * 0.5)
+    gate, sizes, got = threading.Event(), [], []
+
+    class GatedSession(StreamingSession):
+        def push_frames(self, frames, times):
+            sizes.append(len(frames))
+            assert gate.wait(30)
+            return super().push_frames(frames, times)
+
+    pipe = StreamPipeline(model, GatedSession(model, max_new_tokens=3, response_threshold=0.9),
+                          queue_size=8, drop_frames=False, on_response=got.append)
+    try:
+        pipe.submit_frame(video[0], 0.0)
+        deadline = time.monotonic() + 30
+        while not sizes and time.monotonic() < deadline:   # the decoder holds frame 0
+            time.sleep(0.01)
+        for i, frame in enumerate(video[1:], 1):
+            pipe.submit_frame(frame, i * 0.5)
+        while pipe.stats()['frames_encoded'] < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gate.set()
+        assert pipe.wait_idle(60)
+    finally:
+        assert pipe.close()
+    assert sizes == [1, 7]
+    assert summary(got) == summary(sequential.responses)
+    assert pipe.stats()['frames_decoded'] == 8

@@ -58,7 +58,7 @@ class StreamPipeline:
         self._query_submitted = {}
         self._generation = 0
         self._closed = False
-        self._current_submit = None
+        self._frame_submitted = {}   # frame index -> submit time, while frames decode
         self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
                            frames_decoded=0, frames_stale=0, queries_received=0,
                            responses=0, lag_s=0.0,
@@ -249,25 +249,52 @@ class StreamPipeline:
                         self._guard('answer', self.session.flush_queries)
                     continue
                 self._last_activity = time.monotonic()
-                embeds, stamp, submitted, gen = item
+                items = [item] + self._waiting_frames()
                 try:
-                    if gen == self._generation and self._stale(stamp):
-                        with self._stats_lock:
-                            self._stats['frames_dropped'] += 1
-                            self._stats['frames_stale'] += 1
-                    elif gen == self._generation:
-                        self._current_submit = submitted
-                        self._guard('decode', self.session.push_frame, embeds, stamp)
-                        self._last_decoded_stamp = stamp
-                        with self._stats_lock:
-                            self._stats['frames_decoded'] += 1
-                            self._stats['lag_s'] = time.perf_counter() - submitted
-                            self._stats['stream_lag_s'] = (self._newest_stamp or stamp) - stamp
-                    else:
-                        self._bump('frames_discarded')
+                    self._decode(items)
                 finally:
-                    self._current_submit = None
-                    self._encoded.task_done()
+                    self._frame_submitted.clear()
+                    for _ in items:
+                        self._encoded.task_done()
+
+    def _waiting_frames(self):
+        """Encoded frames queued behind the one just taken (a backlog), without waiting."""
+        items = []
+        while len(items) < self.queue_size:
+            try:
+                item = self._encoded.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:   # close() set _closed first: the loop ends at its next wait
+                self._encoded.task_done()
+                break
+            items.append(item)
+        return items
+
+    def _decode(self, items):
+        """Decode encoded frames, a backlog in one forward (StreamingSession.push_frames)."""
+        frames, stamps = [], []
+        for i, (embeds, stamp, submitted, gen) in enumerate(items):
+            newer_waiting = i + 1 < len(items) or not self._encoded.empty()
+            if gen != self._generation:
+                self._bump('frames_discarded')
+            elif newer_waiting and self._stale(stamp):
+                with self._stats_lock:
+                    self._stats['frames_dropped'] += 1
+                    self._stats['frames_stale'] += 1
+            else:
+                frames.append(embeds)
+                stamps.append(stamp)
+                # the frame index each will get: a response's latency starts at its frame
+                self._frame_submitted[self.session.frame_index + len(frames)] = submitted
+        if not frames:
+            return
+        self._guard('decode', self.session.push_frames, frames, stamps)
+        self._last_decoded_stamp = stamps[-1]
+        with self._stats_lock:
+            self._stats['frames_decoded'] += len(frames)
+            self._stats['lag_s'] = time.perf_counter() - items[-1][2]
+            self._stats['stream_lag_s'] = (self._newest_stamp or stamps[-1]) - stamps[-1]
 
     def _take_queries(self):
         while True:
@@ -285,7 +312,7 @@ class StreamPipeline:
     def _deliver(self, response):
         submitted = self._query_submitted.pop(response.query_id, None)
         if response.query_id == 0:
-            submitted = self._current_submit
+            submitted = self._frame_submitted.get(response.frame_index)
         if submitted is not None:
             response.latency_s = time.perf_counter() - submitted
         with self._stats_lock:
@@ -321,9 +348,9 @@ class StreamPipeline:
                     - s['frames_discarded'])
 
     def _stale(self, stamp):
-        # Too far behind the camera, and a newer encoded frame is waiting to take its place.
+        # Too far behind the camera (the caller checks a newer frame waits to take its place).
         return (self.drop_frames and self.max_frame_age_s is not None
-                and self._newest_stamp is not None and not self._encoded.empty()
+                and self._newest_stamp is not None
                 and self._newest_stamp - stamp > self.max_frame_age_s)
 
     def _idle(self):
