@@ -7,16 +7,18 @@ the language model do per frame:
 - **live**: the frame's tokens go into one continuous KV cache and a single softmax at its
   last frame token decides (streaming EOS); the model only decodes when it decides to speak.
 - **per_frame**: every frame is closed by an assistant turn (``]\nAssistant: ...<eos>``): on
-  a frame where nothing happens the reply is the silence text (by default empty, as in
-  live_ros.baselines: eos right after the prompt), otherwise the response. The model's own
-  frame decision (read in the per-frame context) chooses between the two; the extra cost is
-  the turn after every frame, fed one token per forward pass as decoding would. A model
-  trained in the LIVE format is outside its training layout here and may speak more often.
+  a frame where nothing happens the reply is empty (eos right after the prompt, as the
+  per-frame layout learns it), otherwise the response. The model's own frame decision (read
+  in the per-frame context) chooses between the two (``PromptedSession(frame_decision=True)``,
+  a stand-in for a per-frame-trained model); the extra cost is the turn after every frame. A
+  model trained in the LIVE format is outside its training layout here and may speak more
+  often.
 - **interleaved**: frames and turns interleave but there is no streaming-EOS decision, so a
   reply is decoded greedily after every frame (up to eos or ``max_new_tokens``).
 
-All three run through the same ``StreamingSession`` machinery (same cache code, the engine's
-bounded-context policy, greedy decoding), on the same pre-encoded frames; the vision encoder
+All three are the sessions of ``live_ros.streaming.baselines`` (what live-eval plays too):
+the same cache code, the engine's bounded-context policy, greedy decoding, on the same
+pre-encoded frames; the vision encoder
 runs once per frame and is timed on its own. LIVE's end-to-end rate is also measured through
 ``StreamPipeline`` (encoder thread in parallel with the LLM) when the engine provides it.
 
@@ -39,78 +41,22 @@ import time
 
 from live_ros.config import resolve_model_path
 
-METHODS = ('live', 'per_frame', 'interleaved')
+from live_ros.streaming.backend import ENGINES
+from live_ros.streaming.baselines import make_session, METHODS
+
 PAPER_FPS = {'live': 13.5, 'per_frame': 7.5, 'interleaved': 1.5}
 PAPER_MEMORY_GB = {'live': 18.2, 'per_frame': 24.9, 'interleaved': 34.4}
-# The per-frame format's reply on a frame with nothing to say; live_ros.baselines (the
-# learning side) defines it as an empty reply: eos right after 'Assistant:'.
-DEFAULT_SILENCE = ''
 DEFAULT_QUESTION = 'What do you see right now?'
 GROWTH_MINUTES = (1, 10, 60)
+ENGINE_KEYS = ('llm_fps', 'silent_fps', 'response_tokens_per_s', 'frame_latency_p50_s',
+               'frame_latency_p99_s', 'query_ttft_s', 'responses')
 
 
-def _session_classes():
-    """Build the baseline sessions lazily so importing this module stays cheap (no torch)."""
-    import torch
-
-    from live_ros.streaming.session import StreamingSession
-
-    class PerFrameSession(StreamingSession):
-        """Per-frame dialogue: every frame is followed by an assistant turn."""
-
-        def __init__(self, model, silence=DEFAULT_SILENCE, **kwargs):
-            super().__init__(model, **kwargs)
-            self.silence = silence
-            self.silence_ids = self.template.tokenize(' ' + silence) if silence else []
-
-        @torch.no_grad()
-        def push_frame(self, frame, t):
-            """Feed a frame, then its turn: the response, or the silence text."""
-            start = time.perf_counter()
-            logits = self.feed_frame(frame, t)
-            if not self._answer_due(lambda qt: qt <= t):
-                speak, p_interval = self._decide(logits)
-                if speak:
-                    self._respond(t, start, query_id=0, interval_prob=p_interval)
-                else:
-                    self._silent_turn()
-            return self.take_responses()
-
-        def _silent_turn(self):
-            ids = self.silence_ids + [self.model.eos_token_id]
-            self._ensure_room(len(ids) + 16)
-            self.enc.assistant_prefix()
-            self._feed(self.enc.take())
-            for token in ids[:-1]:  # each token costs one forward pass, as when decoded
-                self._feed([token])
-            self.enc.assistant_generated(ids)
-            self.history.add_turn('assistant', self.silence)
-
-    class InterleavedSession(StreamingSession):
-        """Interleaved dialogue: no streaming EOS, a reply is decoded after every frame."""
-
-        @torch.no_grad()
-        def push_frame(self, frame, t):
-            """Feed a frame, then always decode a reply."""
-            start = time.perf_counter()
-            self.feed_frame(frame, t)
-            if not self._answer_due(lambda qt: qt <= t):
-                self._respond(t, start, query_id=0)
-            return self.take_responses()
-
-    return StreamingSession, PerFrameSession, InterleavedSession
-
-
-def make_session(method, model, silence=DEFAULT_SILENCE, **kwargs):
-    """Return a fresh session of one method (all greedy, same threshold and budget)."""
-    live, per_frame, interleaved = _session_classes()
-    if method == 'live':
-        return live(model, **kwargs)
+def bench_session(method, model, **kwargs):
+    """Return a fresh session of one method; per-frame as live-bench's stand-in."""
     if method == 'per_frame':
-        return per_frame(model, silence=silence, **kwargs)
-    if method == 'interleaved':
-        return interleaved(model, **kwargs)
-    raise ValueError(f'unknown method {method!r}')
+        kwargs['frame_decision'] = True
+    return make_session(method, model, **kwargs)
 
 
 class PeakMemory:
@@ -191,8 +137,7 @@ def encode_all(model, frames):
     return embeds, times
 
 
-def run_stream(method, model, frames, embeds, question, question_time, session_kwargs,
-               silence=DEFAULT_SILENCE):
+def run_stream(method, model, frames, embeds, question, question_time, session_kwargs):
     """Stream pre-encoded frames through one method; return its measurements."""
     import torch
     first_token = {}
@@ -200,9 +145,9 @@ def run_stream(method, model, frames, embeds, question, question_time, session_k
     def on_token(query_id, partial, stream_time):
         first_token.setdefault(query_id, time.perf_counter())
 
-    session = make_session(method, model, silence=silence, on_token=on_token,
-                           **session_kwargs)
+    session = bench_session(method, model, on_token=on_token, **session_kwargs)
     latencies, responses, answer = [], [], None
+    silent, speaking = [], []   # frame latencies without / with a response of their own
     cache_after = []
     cuda = model.device.type == 'cuda'
     with PeakMemory(model.device) as mem:
@@ -214,6 +159,7 @@ def run_stream(method, model, frames, embeds, question, question_time, session_k
             if cuda:
                 torch.cuda.synchronize()
             latencies.append(time.perf_counter() - start)
+            (speaking if out else silent).append((latencies[-1], out))
             responses += out
             cache_after.append(session.cache_tokens)
             if not asked and question and t >= question_time:
@@ -232,6 +178,10 @@ def run_stream(method, model, frames, embeds, question, question_time, session_k
                               'tokens': len(r.token_ids)}
         wall = time.perf_counter() - wall
     spoken = [r for r in responses if r.query_id == 0]
+    silent_s = statistics.fmean(lat for lat, _ in silent) if silent else None
+    # decoding time = a speaking frame's latency beyond a silent frame's
+    decode_s = sum(lat - (silent_s or 0.0) for lat, _ in speaking)
+    decoded = sum(len(r.token_ids) for _, out in speaking for r in out)
     return {
         'method': method,
         'frames': len(frames),
@@ -240,6 +190,9 @@ def run_stream(method, model, frames, embeds, question, question_time, session_k
         'frame_latency_p50_s': percentile(latencies, 50),
         'frame_latency_p99_s': percentile(latencies, 99),
         'frame_latency_mean_s': statistics.fmean(latencies) if latencies else None,
+        'silent_frames': len(silent),
+        'silent_fps': 1.0 / silent_s if silent_s else None,
+        'response_tokens_per_s': decoded / decode_s if decode_s > 0 and decoded else None,
         'responses': len(spoken),
         'response_tokens': sum(len(r.token_ids) for r in spoken),
         'sample_responses': [{'t': r.stream_time, 'text': r.text} for r in spoken[:3]],
@@ -295,30 +248,26 @@ def _prime(session, method, embeds, target_tokens, reply_text):
 
     The history is built the way the engine rebuilds its context (template encoder, one
     prefill): frames cycled from the clip, each followed by the method's turn (per-frame: the
-    silence text; interleaved: its typical reply; live: nothing).
+    empty reply; interleaved: its typical reply; live: nothing).
     """
     import torch
     enc = session.enc
     frames = []
     i = 0
-    while len(enc.ids) + len(enc._pending) < target_tokens:
+    while enc.fed + enc.unfed < target_tokens:
         e = embeds[i % len(embeds)]
         enc.frame()
         frames.append(e)
         session.history.add_frame(e)
         if method == 'per_frame':
             enc.assistant_prefix()
-            if session.silence:
-                enc.assistant_text(session.silence)
-            else:  # the empty reply: eos right after the prompt
-                enc.ids.append(session.model.eos_token_id)
-                enc._end_response()
+            enc.assistant_empty()
         elif method == 'interleaved':
             enc.assistant_prefix()
             enc.assistant_text(reply_text)
         i += 1
     start = time.perf_counter()
-    session._feed(enc.take(), torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]))
+    session.load_context(enc, frames)
     if session.model.device.type == 'cuda':
         torch.cuda.synchronize()
     session.frame_index = i - 1
@@ -345,21 +294,22 @@ def cache_at(frames_elapsed, tokens_per_frame, prompt_tokens, bound, rebuild_tar
 
 
 def growth(method, model, frames, embeds, run, session_kwargs, minutes=GROWTH_MINUTES,
-           fps=2.0, probe_frames=6, silence=DEFAULT_SILENCE):
+           fps=2.0, probe_frames=6):
     """Per-frame cost at stream positions of 1, 10, 60 minutes (see module docstring)."""
     import torch
     out = []
-    probe = make_session(method, model, silence=silence, **session_kwargs)
+    probe = bench_session(method, model, **session_kwargs)
     bound = probe.context_bound
     rebuild_target = int(getattr(probe.policy, 'rebuild_target', bound // 2))
-    prompt_tokens = len(probe.enc.ids) + len(probe.template.tokenize(probe.enc._pending))
+    probe.enc.flush()
+    prompt_tokens = len(probe.enc.ids)
     tpf = run['tokens_per_frame_fed']
     per_cycle = max(1, int((bound - 1 - rebuild_target) // tpf))
     rebuild_s = None
     for m in minutes:
         n = int(m * 60 * fps)
         tokens, rebuilds = cache_at(n, tpf, prompt_tokens, bound, rebuild_target)
-        session = make_session(method, model, silence=silence, **session_kwargs)
+        session = bench_session(method, model, **session_kwargs)
         prime_s, primed = _prime(session, method, embeds, tokens, run['_typical_reply'])
         if rebuild_s is None and tokens >= rebuild_target:
             rebuild_s = prime_s * rebuild_target / max(1, session.cache_tokens)
@@ -418,17 +368,21 @@ def plot(result, path):
     return path
 
 
-def load_model(spec, device=None):
-    """Load a model dir or preset through the engine."""
+def load_model(spec, device=None, engine=None):
+    """Load a model dir or preset through the engine (``engine``: the config override)."""
     from live_ros.model import load_live_model
-    return load_live_model(spec, device=device)
+    return load_live_model(spec, device=device, **({'engine': engine} if engine else {}))
 
 
 def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
           question_time=None, growth_minutes=GROWTH_MINUTES, probe_frames=6,
-          silence=DEFAULT_SILENCE, context_budget=None, max_new_tokens=None,
-          pipeline=True, log=print, seed=200_000):
-    """Run the whole benchmark on one loaded model; return the result dict."""
+          context_budget=None, max_new_tokens=None,
+          pipeline=True, log=print, seed=200_000, engines=ENGINES):
+    """Run the whole benchmark on one loaded model; return the result dict.
+
+    LIVE runs once per engine (``engines``, eager first: the fast one merges LoRA into the
+    model in place); the methods, growth and pipeline runs use the last engine.
+    """
     import torch
     fps = float(model.cfg.fps)
     # Rendered at the world's own 224 px, like the training streams; preprocess resizes.
@@ -448,16 +402,25 @@ def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
         'frames': len(frames), 'tokens_per_frame': model.tokens_per_frame,
         'encoder': {'mean_s': enc_mean, 'p50_s': percentile(enc_times, 50),
                     'p99_s': percentile(enc_times, 99), 'fps': 1.0 / enc_mean},
-        'question': question, 'question_time': question_time, 'silence_text': silence,
+        'question': question, 'question_time': question_time,
         'paper_a100_7b_fps': PAPER_FPS, 'paper_a100_7b_memory_gb': PAPER_MEMORY_GB,
         'methods': {},
     }
+    result['engines'] = {}
+    for engine in engines:
+        log(f'live-bench: LIVE on the {engine} engine ...')
+        if engine == 'fast':
+            result['lora_merged'] = model.merge_lora()
+        run = run_stream('live', model, frames, embeds, question, question_time,
+                         dict(session_kwargs, engine=engine))
+        result['engines'][engine] = {key: run[key] for key in ENGINE_KEYS}
+    session_kwargs['engine'] = result['engine'] = engines[-1]
     from live_ros.progress import progress
     # One bar step per method: a bar inside the timed frame loop would cost in the numbers.
     for method in progress(methods, desc='live-bench', unit='method'):
         log(f'live-bench: streaming through {method} ...')
         run = run_stream(method, model, frames, embeds, question, question_time,
-                         session_kwargs, silence=silence)
+                         session_kwargs)
         llm_mean = run['llm_wall_s'] / run['frames']
         # Sequential: each frame is encoded, then the LLM runs on it.
         run['end_to_end_fps'] = 1.0 / (enc_mean + llm_mean)
@@ -465,8 +428,7 @@ def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
         if growth_minutes:
             log(f'live-bench: cost growth of {method} at {list(growth_minutes)} minutes ...')
             run['growth'] = growth(method, model, frames, embeds, run, session_kwargs,
-                                   minutes=growth_minutes, fps=fps, probe_frames=probe_frames,
-                                   silence=silence)
+                                   minutes=growth_minutes, fps=fps, probe_frames=probe_frames)
         result['methods'][method] = run
     if pipeline and 'live' in methods:
         log('live-bench: LIVE end to end through StreamPipeline ...')
@@ -503,7 +465,19 @@ def table(result):
             f'{"-" if ttft is None else f"{1000 * ttft:.0f}"} | '
             f'{r["peak_memory_bytes"] / gb:.2f} | {r["cache_tokens_max"]} | '
             + ' | '.join(growth_cells) + ' |')
+    engines = result.get('engines') or {}
+    if engines:
+        rows += ['', '| LIVE engine | LLM FPS | silent-frame FPS | response tokens/s | '
+                 'frame p50 ms | query TTFT ms |', '|---|---|---|---|---|---|']
+        for name, r in engines.items():
+            cells = [_num(r['llm_fps']), _num(r['silent_fps']), _num(r['response_tokens_per_s']),
+                     _num(r['frame_latency_p50_s'], 1000, 0), _num(r['query_ttft_s'], 1000, 0)]
+            rows.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(rows)
+
+
+def _num(value, scale=1.0, digits=2):
+    return '-' if value is None else f'{value * scale:.{digits}f}'
 
 
 def main(argv=None):
@@ -516,14 +490,16 @@ def main(argv=None):
     parser.add_argument('--methods', default=','.join(METHODS))
     parser.add_argument('--question', default=DEFAULT_QUESTION)
     parser.add_argument('--question-time', type=float, default=None)
-    parser.add_argument('--silence', default=DEFAULT_SILENCE,
-                        help='reply of the per-frame format on a frame with nothing to say')
     parser.add_argument('--growth-minutes', default=','.join(map(str, GROWTH_MINUTES)),
                         help="comma list of stream positions in minutes ('' to skip)")
     parser.add_argument('--probe-frames', type=int, default=6)
     parser.add_argument('--context-budget', type=int, default=None)
     parser.add_argument('--max-new-tokens', type=int, default=None)
-    parser.add_argument('--no-pipeline', action='store_true')
+    parser.add_argument('--no-pipeline', action='store_true',
+                        help='skip the end-to-end StreamPipeline run')
+    parser.add_argument('--engines', default=','.join(ENGINES),
+                        help='streaming engines LIVE runs on, eager first (the last one also '
+                             'runs the methods, growth and pipeline)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads')
     parser.add_argument('--out', default='bench_out', help='output dir (JSON + PNG)')
     args = parser.parse_args(argv)
@@ -532,13 +508,14 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = resolve_model_path(args.model)
-    model = load_model(spec, device=args.device)
+    model = load_model(spec, device=args.device, engine='eager')
     minutes = tuple(float(x) for x in args.growth_minutes.split(',') if x.strip())
     result = bench(model, seconds=args.seconds, methods=tuple(args.methods.split(',')),
                    question=args.question, question_time=args.question_time,
                    growth_minutes=minutes, probe_frames=args.probe_frames,
-                   silence=args.silence, context_budget=args.context_budget,
-                   max_new_tokens=args.max_new_tokens, pipeline=not args.no_pipeline)
+                   context_budget=args.context_budget,
+                   max_new_tokens=args.max_new_tokens, pipeline=not args.no_pipeline,
+                   engines=tuple(args.engines.split(',')))
     result['model'] = spec
     result['command'] = 'live-bench ' + ' '.join(argv if argv is not None else sys.argv[1:])
     os.makedirs(args.out, exist_ok=True)

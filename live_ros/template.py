@@ -208,6 +208,11 @@ class DialogueEncoder:
         """Number of ids already taken."""
         return self._taken
 
+    @property
+    def unfed(self):
+        """Tokens not taken yet: ids emitted, plus at most one per byte of pending text."""
+        return len(self.ids) - self._taken + len(self._pending.encode('utf-8'))
+
     # -- events ------------------------------------------------------------------------------
     def system(self, text):
         """Begin the dialogue: bos + system prompt + newline."""
@@ -248,6 +253,11 @@ class DialogueEncoder:
     def assistant_text(self, text):
         """Append a known response (training): ' ' + text tokenized on its own, then eos."""
         self.ids.extend(self.t.tokenize(' ' + text))
+        self.ids.append(self.t.eos_token_id)
+        self._end_response()
+
+    def assistant_empty(self):
+        """Append an empty reply, eos right after the prompt (the per-frame layout's silence)."""
         self.ids.append(self.t.eos_token_id)
         self._end_response()
 

@@ -1,13 +1,13 @@
-"""Per-frame and interleaved baselines: training, the prompted inference loop, metrics."""
+"""Per-frame and interleaved baselines: training, the prompted session, metrics."""
 
 import pytest
 import torch
 
-from live_ros.baselines import PromptedStream, build_per_frame_example
-from live_ros.data.collator import IGNORE, build_example
+from live_ros.data.collator import build_example, build_per_frame_example, IGNORE
 from live_ros.data.format import Dialogue
 from live_ros.data.synthetic import SyntheticWorld
 from live_ros.evaluate import teacher_forced
+from live_ros.streaming.baselines import make_session, PromptedSession
 from live_ros.train import load_config, train
 import tiny_models
 
@@ -34,7 +34,7 @@ def test_prompted_loop_feeds_the_per_frame_layout(tiny):
     frames = [SyntheticWorld(5, size=32).render(k / 2) for k in range(4)]
     handle = _force_eos(model)
     try:
-        runner = PromptedStream(model)
+        runner = make_session('per_frame', model)
         said = []
         for k, f in enumerate(frames):
             said += runner.push_frame(f, k / 2)
@@ -43,19 +43,19 @@ def test_prompted_loop_feeds_the_per_frame_layout(tiny):
     assert said == []  # an immediate eos after every frame is silence
     offline = build_per_frame_example(model.template, Dialogue('x', 2.0, 1.5, []))
     assert runner.enc.ids == offline.input_ids
-    assert runner.cache.get_seq_length() == len(offline.input_ids) - 1  # last eos pending
+    assert runner.cache_tokens == len(offline.input_ids) - 1  # last eos pending
 
 
 def test_prompted_loop_answers_queries(tiny):
     _, model = tiny
-    runner = PromptedStream(model, max_new_tokens=3)
+    runner = PromptedSession(model, max_new_tokens=3)
     runner.ask('What is it?', 0.5)
     out = []
     for k in range(3):
         emb = torch.zeros(model.tokens_per_frame, model.base_lm.config.hidden_size)
         out += runner.push_frame(emb, k / 2)
-    answers = [o for o in out if o[2] == 'What is it?']
-    assert len(answers) == 1 and answers[0][0] == 0.5
+    answers = [r for r in out if r.query == 'What is it?']
+    assert len(answers) == 1 and answers[0].stream_time == 0.5
 
 
 def test_interleaved_and_per_frame_train_and_score(tiny, tmp_path):
@@ -86,3 +86,17 @@ def test_per_frame_costs_more_tokens_than_live(tiny):
     live = build_example(model.template, d)
     per_frame = build_per_frame_example(model.template, d)
     assert len(per_frame.input_ids) > len(live.input_ids) + 2 * d.num_frames
+
+
+def test_per_frame_stand_in_feeds_an_empty_turn_after_silent_frames(tmp_path):
+    """live-bench's per-frame stand-in: LIVE decides, silence is the empty per-frame reply."""
+    model, _ = tiny_models.build_tiny_live_model(tmp_path)
+    silent, speak = tiny_models.steer_frame_decisions(model)
+    runner = make_session('per_frame', model, frame_decision=True, max_new_tokens=2)
+    said = []
+    for k, frame in enumerate([silent, silent, speak, silent]):
+        said += runner.push_frame(frame, k / 2)
+    assert [r.frame_index for r in said] == [2]
+    text = model.tokenizer.decode(runner.enc.ids)
+    assert text.count('Assistant:') == 4   # a turn after every frame, spoken or silent
+    assert runner.cache_tokens == runner.enc.fed and runner.fed_ids == runner.enc.ids[:-1]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from live_ros.baselines import build_per_frame_example
+from live_ros.data.collator import build_per_frame_example
 from live_ros.data.collator import (IGNORE, StreamCollator, build_example, stream_of,
                                     streaming_loss)
 from live_ros.data.format import Dialogue, Turn

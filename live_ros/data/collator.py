@@ -88,7 +88,6 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; expected one of {FORMATS}')
     if fmt == 'per_frame':
-        from live_ros.baselines import build_per_frame_example
         return build_per_frame_example(template, dialogue, max_frames, system_prompt,
                                        stream_weight)
     events, n_frames = stream_of(dialogue, max_frames)
@@ -135,6 +134,59 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
             labels[q] = ids[q + 1]
     turns = _live_turns(events, frame_pos, replies)
     return Example(ids, labels, weights, n_frames, turns, template.interval_token_id, fmt)
+
+
+def build_per_frame_example(template, dialogue, max_frames=None, system_prompt=None,
+                            stream_weight=1.0):
+    """Tokenize a dialogue in the per-frame layout (a baseline), with labels on every reply.
+
+    Every frame is a turn the model must answer: after each frame comes ``Assistant:``; where
+    the ground truth is silent the reply is empty (eos right after the prompt), so silence is
+    a text reply the model learns. Its frame decision is the first reply token.
+    """
+    events, n_frames = stream_of(dialogue, max_frames)
+    enc = template.encoder()
+    system = dialogue.system if dialogue.system is not None else system_prompt
+    enc.system(template.system_prompt if system is None else system)
+    eos = template.eos_token_id
+    replies = []  # (content start, span, is_silent, frame index, event index)
+    frame = -1
+    for i, (kind, value) in enumerate(events):
+        if kind == 'frame':
+            enc.frame()
+            frame = value
+            nxt = events[i + 1] if i + 1 < len(events) else None
+            if nxt is None or nxt[0] == 'frame':
+                enc.assistant_prefix()
+                content = len(enc.ids)
+                enc.assistant_generated([eos])
+                replies.append((content, enc.response_spans[-1], True, frame, i))
+        elif value.role == 'user':
+            enc.user(value.text)
+        else:
+            enc.assistant_prefix()
+            content = len(enc.ids)
+            enc.assistant_text(value.text)
+            replies.append((content, enc.response_spans[-1], False, frame, i))
+    enc.flush()
+    ids = list(enc.ids)
+    labels = [IGNORE] * len(ids)
+    weights = [1.0] * len(ids)
+    for content, (start, stop), silent, _, i in replies:
+        for q in range(start - 1, stop - 1):
+            labels[q] = ids[q + 1]
+        if silent or events[i - 1][0] == 'frame':
+            weights[content - 1] = stream_weight
+    turns, pending = [], []
+    for content, (start, stop), silent, frame, i in replies:
+        if silent:
+            pending.append((content - 1, frame, False))
+            continue
+        if i > 0 and events[i - 1][0] == 'frame':  # spoke on its own: this reply decided it
+            pending.append((content - 1, frame, True))
+        turns.append(turn_span(events, i, content, stop, frame, pending))
+        pending = []
+    return Example(ids, labels, weights, n_frames, turns, eos, 'per_frame')
 
 
 def _live_turns(events, frame_pos, replies):

@@ -160,10 +160,18 @@ class StreamingSession:
         t = float(t)
         logits = self.feed_frame(frame, t)
         if not self._answer_due(lambda qt: qt <= t):
-            speak, p_interval = self._decide(logits)
-            if speak:
-                self._respond(t, start, query_id=0, interval_prob=p_interval)
+            self.after_frame(logits, t, start)
         return self.take_responses()
+
+    def after_frame(self, logits, t, start):
+        """Act on a frame no question is due after: LIVE's streaming-EOS decision.
+
+        The hook of the paper's baselines (streaming/baselines.py), which reply after every
+        frame instead; ``start`` is when the frame arrived (the response's latency).
+        """
+        speak, p_interval = self.decide(logits)
+        if speak:
+            self.respond(t, start, interval_prob=p_interval)
 
     @torch.no_grad()
     def push_frames(self, frames, times):
@@ -233,15 +241,14 @@ class StreamingSession:
         if not self._answer_due(lambda qt: qt <= t):
             speak, p_interval = decisions[kept - 1]
             if speak:
-                self._respond(t, start, query_id=0, interval_prob=p_interval)
+                self.respond(t, start, interval_prob=p_interval)
         return kept
 
     @torch.no_grad()
     def feed_frame(self, frame, t):
         """Answer earlier queries, then feed the frame; return the logits after its last token.
 
-        The frame half of ``push_frame``, without the streaming-EOS decision: the baselines
-        in live_ros.bench decide differently after the same frame.
+        The frame half of ``push_frame``, without what follows it (``after_frame``).
         """
         embeds = self._as_embeds(frame)
         t = float(t)
@@ -302,7 +309,7 @@ class StreamingSession:
         self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
         return self.last_logits
 
-    def _decide(self, logits):
+    def decide(self, logits):
         """Streaming EOS after a frame: (speak, P(interval)), one device read."""
         return decide_frames(logits[None], self.model.interval_token_id,
                              self.response_threshold)[0]
@@ -317,19 +324,26 @@ class StreamingSession:
                 self._emit(Response(text='', stream_time=t, frame_index=self.frame_index,
                                     query_id=query_id, cancelled=True, query=text))
                 continue
-            self._respond(t, time.perf_counter(), query_id=query_id, query=text)
+            self.respond(t, time.perf_counter(), query_id=query_id, query=text)
             answered = True
         return answered
 
     def _pending_tokens(self):
         # Upper bound of what is emitted but not fed yet (eos, text such as ']').
-        return len(self.enc.ids) - self.enc.fed + len(self.enc._pending.encode('utf-8'))
+        return self.enc.unfed
 
     def _ensure_room(self, need):
         if not self.policy.fits(self.cache_tokens + self._pending_tokens(), need):
             self._rebuild()
 
-    def _respond(self, t, start, query_id=0, query=None, interval_prob=None):
+    def respond(self, t, start, query_id=0, query=None, interval_prob=None,
+                empty_is_silence=False):
+        """Decode an assistant turn into the cache now; return its Response (or None).
+
+        ``query`` is asked first when given. ``empty_is_silence``: a turn that ends at once
+        (eos right after ``Assistant:``) stays in the context but is no response, the
+        baselines' silence.
+        """
         query_tokens = len(self.template.tokenize(query)) if query else 0
         self._ensure_room(query_tokens + 16 + self.max_new_tokens)
         if query is not None:
@@ -355,10 +369,23 @@ class StreamingSession:
         self.history.add_turn('assistant', text)
         if cancelled:
             self._forget_cancel(query_id)
+        if empty_is_silence and not text and not query:
+            return None
         return self._emit(Response(
             text=text, stream_time=t, frame_index=self.frame_index, query_id=query_id,
             latency_s=time.perf_counter() - start, token_ids=generated, query=query,
             interval_prob=interval_prob, cancelled=cancelled))
+
+    def silent_turn(self):
+        """Feed an empty assistant turn (``Assistant:`` + eos): the per-frame layout's silence.
+
+        The eos stays pending and goes in with the next event, as after any response.
+        """
+        self._ensure_room(16)
+        self.enc.assistant_prefix()
+        self._feed(self.enc.take())
+        self.enc.assistant_generated([self.model.eos_token_id])
+        self.history.add_turn('assistant', '')
 
     def _emit(self, response):
         self.responses.append(response)
@@ -398,11 +425,19 @@ class StreamingSession:
                     enc.assistant_text(value)
             if len(enc.ids) <= self.policy.rebuild_target or not self.history.shrink():
                 break
+        self.policy.rebuilds += 1
+        self.load_context(enc, frames)
+
+    def load_context(self, enc, frames):
+        """Start the cache over from a dialogue encoder's ids in one prefill.
+
+        A context rebuild, or a benchmark's history; ``frames`` are the embeddings of its
+        ``<v>`` runs in order.
+        """
         self.backend.reset()
         self.fed_ids, self.fed_frames = [], []
         self.enc = enc
-        self.policy.rebuilds += 1
-        embeds = torch.cat(frames) if frames else None
+        embeds = torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]) if frames else None
         self._feed(enc.take(), embeds)
 
 
