@@ -258,7 +258,7 @@ class StreamPipeline:
                         self._encoded.task_done()
 
     def _waiting_frames(self):
-        """Encoded frames queued behind the one just taken (a backlog), without waiting."""
+        """Take the encoded frames queued behind the one just taken (a backlog), not waiting."""
         items = []
         while len(items) < self.queue_size:
             try:
