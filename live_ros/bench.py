@@ -294,11 +294,15 @@ def cache_at(frames_elapsed, tokens_per_frame, prompt_tokens, bound, rebuild_tar
 
 
 def growth(method, model, frames, embeds, run, session_kwargs, minutes=GROWTH_MINUTES,
-           fps=2.0, probe_frames=6):
-    """Per-frame cost at stream positions of 1, 10, 60 minutes (see module docstring)."""
+           fps=2.0, probe_frames=6, make=None):
+    """Per-frame cost at stream positions of 1, 10, 60 minutes (see module docstring).
+
+    ``make(method, model, **kwargs)`` builds the sessions (default: ``bench_session``).
+    """
+    make = make or bench_session
     import torch
     out = []
-    probe = bench_session(method, model, **session_kwargs)
+    probe = make(method, model, **session_kwargs)
     bound = probe.context_bound
     rebuild_target = int(getattr(probe.policy, 'rebuild_target', bound // 2))
     probe.enc.flush()
@@ -309,7 +313,7 @@ def growth(method, model, frames, embeds, run, session_kwargs, minutes=GROWTH_MI
     for m in minutes:
         n = int(m * 60 * fps)
         tokens, rebuilds = cache_at(n, tpf, prompt_tokens, bound, rebuild_target)
-        session = bench_session(method, model, **session_kwargs)
+        session = make(method, model, **session_kwargs)
         prime_s, primed = _prime(session, method, embeds, tokens, run['_typical_reply'])
         if rebuild_s is None and tokens >= rebuild_target:
             rebuild_s = prime_s * rebuild_target / max(1, session.cache_tokens)

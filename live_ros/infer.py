@@ -153,6 +153,9 @@ def build_parser():
     p.add_argument('--context-budget', type=int, default=None,
                    help='KV cache tokens before the context is rebuilt (default: the model)')
     p.add_argument('--device', default=None, help='cpu, cuda, ... (default: auto)')
+    p.add_argument('--engine', default='fast', choices=('eager', 'fast'),
+                   help='streaming engine: fast (LoRA merged, static KV cache; default) or '
+                        'eager (the reference path)')
     p.add_argument('--max-frames', type=int, default=None, help='stop after this many frames')
     p.add_argument('--realtime', action='store_true',
                    help='pace by the wall clock through the threaded pipeline (drops frames)')
@@ -204,7 +207,7 @@ def _play(args, bag, recorder):
     model_name = resolve_model_path(args.model)
     if is_embedded_default(model_name):
         print(f'live-infer: note: {DEMO_MODEL_NOTE}', file=sys.stderr)
-    model = load_live_model(model_name, device=args.device)
+    model = load_live_model(model_name, device=args.device, engine=args.engine)
     fps = args.fps or model.cfg.fps
     printer = Printer()
 

@@ -132,6 +132,11 @@ class LiveModel(nn.Module):
             model.merge_lora()
         return model.to(device)
 
+    @property
+    def lora_merged(self):
+        """True once merge_lora() folded the adapter into the base weights."""
+        return getattr(self, '_lora_merged', False)
+
     def merge_lora(self):
         """Fold LoRA into the base weights for inference (peft merge_and_unload).
 
@@ -149,6 +154,7 @@ class LiveModel(nn.Module):
             head.weight = nn.Parameter(head.weight.detach().clone(), requires_grad=False)
             base.config.tie_word_embeddings = False
         self.lm = self.lm.merge_and_unload()
+        self._lora_merged = True
         return True
 
     @property
@@ -241,6 +247,9 @@ class LiveModel(nn.Module):
         Without LoRA the connector goes to connector.safetensors.
         """
         from safetensors.torch import save_file
+        if self.lora_merged:
+            raise RuntimeError('LoRA is merged into the base weights (engine fast): saving '
+                               'would lose it; load the model with engine eager to save it')
         os.makedirs(directory, exist_ok=True)
         cfg = self.cfg.replace(adapter=None, connector_weights=None)
         if hasattr(self.lm, 'peft_config'):

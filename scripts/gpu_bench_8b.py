@@ -11,9 +11,16 @@ weights in bfloat16 with SDPA attention, built directly on the GPU:
   heads, 384 px, patch 16), frame tokens = pooler output + 24 x 24 grid pooled to 3 x 3 = 10;
 - connector: Linear(1024, 4096) -> GELU -> Linear(4096, 4096).
 
-LoRA is not applied (merged LoRA costs the same as the base weights). The tokenizer is a small
-byte-level BPE trained here on the template text (ids fit in the 128256 vocabulary); only the
-number of text tokens matters for speed.
+LoRA as the released adapter has it (r 128, alpha 256, on q/k/v/o/gate/up/down and lm_head,
+the connector as a modules_to_save copy) is applied with peft, its B matrices random so that
+merging really changes the weights. The tokenizer is a small byte-level BPE trained here on the
+template text (ids fit in the 128256 vocabulary); only the number of text tokens matters.
+
+Both streaming engines run in the same process (live_ros/streaming/backend.py): first the
+eager reference path with LoRA unmerged (as the reference code deploys it), on
+``--eager-frames`` frames; then LoRA is merged (peft merge_and_unload) and the fast path runs
+everything else: one StaticCache for the context bound, the frame and decode steps compiled
+(``--compile``, default 'reduce-overhead' = CUDA graphs; warm-up excluded from the timings).
 
 What is streamed: a 5-minute, 2 fps stream (600 frames) through live_ros's StreamingSession
 (one continuous KV cache, the engine's context policy). Random weights cannot decide when to
@@ -25,11 +32,16 @@ that length); ``--queries`` questions are asked at even intervals and answered a
 as frames arrive) and is timed separately; LIVE's frames-per-second is reported for the LLM
 alone, for encoder + LLM in sequence, and, when the engine has a StreamPipeline, end to end
 with the encoder thread in parallel. The paper's baselines (per-frame and interleaved dialogue,
-see live_ros/bench.py) run on a shorter stream (60 frames; 120 took 403 s in all on an H200)
-with the same schedule.
+live_ros/streaming/baselines.py, the sessions live-eval and live-bench use) run on a shorter
+stream on the fast path with the same schedule. The cost at stream minute 60 against minute 1
+comes from live_ros.bench.growth (the session primed with the history the bounded context
+holds there).
 
-Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU smoke test).
-Writes JSON to ``$OUT/gpu_bench_8b.json`` when $OUT is set (else to the current directory).
+Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU, tiny shapes,
+the fast path compiled with a CPU backend). Prints ``SUMMARY {...}`` with live_silent_fps,
+response_tokens_per_s, eager_live_silent_fps, ttft_s, peak_gpu_memory_gb (and more); writes
+JSON to ``$OUT/gpu_bench_8b.json`` (else the current directory) and, on a GPU, to
+docs/results/gpu_bench_8b_<gpu>.json.
 """
 
 import argparse
@@ -140,13 +152,14 @@ def build_model(tiny, device):
             llm.connector = build_connector(vis_cfg.hidden_size, llm_cfg.hidden_size)
     finally:
         torch.set_default_dtype(prev)
+    llm = apply_released_lora(llm, device, dtype)
     llm.to(device=device, dtype=dtype).eval().requires_grad_(False)
     tower.to(device=device, dtype=dtype).eval().requires_grad_(False)
     if device.type == 'cuda':
         torch.cuda.synchronize()
     build_s = time.perf_counter() - start
     cfg = preset('videollm-online-8b-v1plus', llm='random-llama-3-8b-shape',
-                 vision='random-siglip-large-384-shape', use_lora=False, adapter=None,
+                 vision='random-siglip-large-384-shape', adapter=None, engine='eager',
                  dtype=str(dtype).replace('torch.', ''), device=device.type)
     vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token)
     model = LiveModel(cfg, tok, llm, vision, device, dtype)
@@ -155,18 +168,39 @@ def build_model(tiny, device):
     return model, build_s, params
 
 
-def scheduled(cls, speak_every):
-    """Subclass a session so the speak/silent outcome follows a schedule (random weights).
+def apply_released_lora(llm, device, dtype):
+    """Wrap the LLM with LoRA as the released 8B-v1+ adapter is laid out (random B)."""
+    import torch
+    from peft import get_peft_model
+
+    from live_ros.config import preset
+    from live_ros.model import lora_config
+    torch.manual_seed(1)
+    with torch.device(device):
+        llm = get_peft_model(llm, lora_config(preset('videollm-online-8b-v1plus')))
+    with torch.no_grad():
+        for name, param in llm.named_parameters():
+            if 'lora_B' in name:
+                param.normal_(0, 1e-3)
+    return llm
+
+
+def scheduled_session(method, model, speak_every, **kwargs):
+    """Build a session of ``method`` whose speak/silent outcome follows a schedule.
 
     The decision's softmax is still computed on every frame, so its cost is measured.
     """
-    class Scheduled(cls):
-        def _decide(self, logits):
-            _, p_interval = super()._decide(logits)
-            speak = speak_every > 0 and (self.frame_index + 1) % speak_every == 0
-            return speak, p_interval
-    Scheduled.__name__ = 'Scheduled' + cls.__name__
-    return Scheduled
+    from live_ros.streaming.baselines import make_session
+    if method == 'per_frame':
+        kwargs['frame_decision'] = True   # live-bench's per-frame stand-in
+    session = make_session(method, model, **kwargs)
+    decide = session.decide
+
+    def on_schedule(logits):
+        _, p_interval = decide(logits)
+        return (speak_every > 0 and (session.frame_index + 1) % speak_every == 0), p_interval
+    session.decide = on_schedule
+    return session
 
 
 def make_frames(n, size, seed=0):
@@ -210,21 +244,22 @@ def encode(model, frames, device):
     return embeds, times
 
 
-def stream(method, model, embeds, fps, args, device, queries):
-    """Stream pre-encoded frames through one method; return its measurements."""
+def stream(method, model, embeds, fps, args, device, queries, engine, backend=None):
+    """Stream pre-encoded frames through one method; return its measurements.
+
+    ``backend``: the fast path's shared backend (one static cache, steps compiled once).
+    """
     import torch
-    from live_ros import bench
-    base = {'live': None, 'per_frame': None, 'interleaved': None}
-    live_cls, per_cls, inter_cls = bench._session_classes()
-    base.update(live=live_cls, per_frame=per_cls, interleaved=inter_cls)
     first = {}
 
     def on_token(query_id, partial, t):
         first.setdefault(query_id, time.perf_counter())
-    cls = scheduled(base[method], args.speak_every)
-    session = cls(model, max_new_tokens=args.response_tokens, on_token=on_token)
+    session = scheduled_session(method, model, args.speak_every, engine=engine,
+                                backend=backend, max_new_tokens=args.response_tokens,
+                                on_token=on_token)
     ask_at = {int(q * len(embeds)) for q in queries}
     lat, ttft, responses = [], [], 0
+    silent, speaking = [], []   # latencies of frames without / with their own response
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     sync(device)
@@ -235,7 +270,12 @@ def stream(method, model, embeds, fps, args, device, queries):
         out = session.push_frame(e, t)
         sync(device)
         lat.append(time.perf_counter() - t0)
-        responses += sum(1 for r in out if r.query_id == 0)
+        own = [r for r in out if r.query_id == 0]
+        responses += len(own)
+        if own:
+            speaking.append((lat[-1], sum(len(r.token_ids) for r in own)))
+        else:
+            silent.append(lat[-1])
         if i in ask_at:
             asked = time.perf_counter()
             qid = session.ask('What am I doing right now?', t)
@@ -243,8 +283,13 @@ def stream(method, model, embeds, fps, args, device, queries):
             sync(device)
             ttft.append(first.get(qid, time.perf_counter()) - asked)
     wall = time.perf_counter() - wall
+    silent_s = statistics.fmean(silent) if silent else None
+    decode_s = sum(t - (silent_s or 0.0) for t, _ in speaking)
+    tokens = sum(n for _, n in speaking)
     result = {
-        'method': method, 'frames': len(embeds), 'llm_wall_s': wall,
+        'method': method, 'engine': engine, 'frames': len(embeds), 'llm_wall_s': wall,
+        'silent_fps': 1 / silent_s if silent_s else None,
+        'response_tokens_per_s': tokens / decode_s if decode_s > 0 and tokens else None,
         'llm_fps': len(embeds) / wall, 'frame_latency_p50_s': percentile(lat, 50),
         'frame_latency_p99_s': percentile(lat, 99), 'responses': responses,
         'query_ttft_s': ttft, 'query_ttft_mean_s': statistics.fmean(ttft) if ttft else None,
@@ -255,15 +300,11 @@ def stream(method, model, embeds, fps, args, device, queries):
     return result
 
 
-def pipeline(model, frames, fps, args, device):
-    """LIVE end to end through StreamPipeline (encoder thread parallel to the LLM)."""
-    try:
-        from live_ros.streaming.pipeline import StreamPipeline
-    except ImportError as exc:
-        return {'available': False, 'reason': str(exc)}
-    from live_ros.streaming.session import StreamingSession
-    session = scheduled(StreamingSession, args.speak_every)(
-        model, max_new_tokens=args.response_tokens)
+def pipeline(model, frames, fps, args, device, backend):
+    """LIVE end to end through StreamPipeline (encoder thread parallel to the LLM), fast path."""
+    from live_ros.streaming.pipeline import StreamPipeline
+    session = scheduled_session('live', model, args.speak_every, engine='fast',
+                                backend=backend, max_new_tokens=args.response_tokens)
     pipe = StreamPipeline(model, session, queue_size=8, drop_frames=False)
     try:
         t0 = time.perf_counter()
@@ -276,7 +317,7 @@ def pipeline(model, frames, fps, args, device):
     finally:
         pipe.close(timeout=10.0)
     done = int(stats.get('frames_decoded', session.frame_index + 1))
-    return {'available': True, 'frames': done, 'wall_s': wall, 'fps': done / wall,
+    return {'frames': done, 'wall_s': wall, 'fps': done / wall,
             'stats': {k: v for k, v in stats.items() if isinstance(v, (int, float, str))}}
 
 
@@ -290,10 +331,17 @@ def main(argv=None):
                         help='frames between spontaneous responses (schedule)')
     parser.add_argument('--response-tokens', type=int, default=16)
     parser.add_argument('--queries', type=int, default=3)
+    parser.add_argument('--eager-frames', type=int, default=120,
+                        help='frames for the eager reference path (LoRA unmerged)')
     parser.add_argument('--baseline-frames', type=int, default=60,
                         help='stream length for per-frame / interleaved (0: skip)')
     parser.add_argument('--pipeline-frames', type=int, default=240,
                         help='frames for the end-to-end StreamPipeline run (0: skip)')
+    parser.add_argument('--growth-minutes', default='1,60',
+                        help='stream positions (minutes) for the cost-growth probe (empty skips)')
+    parser.add_argument('--compile', default=None,
+                        help="torch.compile mode of the fast path's steps ('none' for none; "
+                             'default: reduce-overhead on a GPU, backend:aot_eager with --tiny)')
     args = parser.parse_args(argv)
     t_start = time.perf_counter()
     ensure_cv2()
@@ -301,9 +349,13 @@ def main(argv=None):
     device = torch.device('cuda' if torch.cuda.is_available() and not args.tiny else 'cpu')
     if args.tiny:
         args.minutes = min(args.minutes, 0.25)
+        args.eager_frames = min(args.eager_frames, 12)
         args.baseline_frames = min(args.baseline_frames, 10)
         args.pipeline_frames = min(args.pipeline_frames, 10)
         args.response_tokens = min(args.response_tokens, 4)
+    if args.compile is None:
+        args.compile = 'backend:aot_eager' if args.tiny else 'reduce-overhead'
+    compile_mode = None if args.compile == 'none' else args.compile
     info = {
         'device': torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu',
         'torch': torch.__version__, 'cuda': torch.version.cuda,
@@ -314,7 +366,7 @@ def main(argv=None):
     info['transformers'] = transformers.__version__
     model, build_s, params = build_model(args.tiny, device)
     info.update(build_s=build_s, parameters=params, tokens_per_frame=model.tokens_per_frame,
-                dtype=str(model.dtype))
+                dtype=str(model.dtype), lora='r128 on q/k/v/o/gate/up/down + lm_head')
     size = model.cfg.frame_size
     n = int(round(args.minutes * 60 * args.fps))
     frames = make_frames(n, size)
@@ -322,49 +374,86 @@ def main(argv=None):
     with torch.no_grad():
         encode(model, frames[:4], device)  # warm-up (CUDA kernels, allocator)
     embeds, enc_times = encode(model, frames, device)
-    info['encoder'] = {'frames': n, 'mean_s': statistics.fmean(enc_times),
-                       'p50_s': percentile(enc_times, 50), 'p99_s': percentile(enc_times, 99),
-                       'fps': 1 / statistics.fmean(enc_times)}
-    stream('live', model, embeds[:8], args.fps, args, device, [])  # warm-up
-    live = stream('live', model, embeds, args.fps, args, device, queries)
-    enc_mean = info['encoder']['mean_s']
+    enc_mean = statistics.fmean(enc_times)
+    info['encoder'] = {'frames': n, 'mean_s': enc_mean, 'p50_s': percentile(enc_times, 50),
+                       'p99_s': percentile(enc_times, 99), 'fps': 1 / enc_mean}
+
+    # The eager reference: DynamicCache, LoRA unmerged, as the reference code runs it.
+    m = min(args.eager_frames, n)
+    stream('live', model, embeds[:8], args.fps, args, device, [], 'eager')  # warm-up
+    eager = stream('live', model, embeds[:m], args.fps, args, device, queries, 'eager')
+    info['eager_live'] = eager
+    print(json.dumps({'eager_live': eager}, indent=1), flush=True)
+
+    # The fast path: LoRA merged, one static cache, compiled steps; warm-up compiles.
+    from live_ros.streaming.backend import make_backend
+    from live_ros.streaming.context import context_bound
+    info['lora_merged'] = model.merge_lora()
+    bound = context_bound(model.max_context, model.cfg.context_budget)
+    backend = make_backend(model, 'fast', bound, compile=compile_mode)
+    warm = time.perf_counter()
+    stream('live', model, embeds[:2 * args.speak_every + 2], args.fps, args, device, [0.5],
+           'fast', backend)
+    info['fast_warmup_s'] = time.perf_counter() - warm
+    live = stream('live', model, embeds, args.fps, args, device, queries, 'fast', backend)
     live['fps_encoder_then_llm'] = 1 / (enc_mean + live['llm_wall_s'] / n)
     info['live'] = live
     print(json.dumps({'live': live}, indent=1), flush=True)
     if args.baseline_frames:
-        for method in ('per_frame', 'interleaved'):
-            m = args.baseline_frames
-            r = stream(method, model, embeds[:m], args.fps, args, device, [0.5])
-            r['fps_encoder_then_llm'] = 1 / (enc_mean + r['llm_wall_s'] / m)
-            info[method] = r
-            print(json.dumps({method: r}, indent=1), flush=True)
-        short = stream('live', model, embeds[:args.baseline_frames], args.fps, args, device,
-                       [0.5])
-        short['fps_encoder_then_llm'] = 1 / (enc_mean + short['llm_wall_s'] / len(
-            embeds[:args.baseline_frames]))
-        info['live_same_length_as_baselines'] = short
+        k = min(args.baseline_frames, n)
+        for method in ('per_frame', 'interleaved', 'live'):
+            r = stream(method, model, embeds[:k], args.fps, args, device, [0.5], 'fast', backend)
+            r['fps_encoder_then_llm'] = 1 / (enc_mean + r['llm_wall_s'] / k)
+            info[method if method != 'live' else 'live_same_length_as_baselines'] = r
+            print(json.dumps({method: r['llm_fps']}), flush=True)
     if args.pipeline_frames:
         info['live_pipeline'] = pipeline(model, frames[:args.pipeline_frames], args.fps, args,
-                                         device)
+                                         device, backend)
+    minutes = [float(x) for x in args.growth_minutes.split(',') if x.strip()]
+    if minutes:
+        info['growth'] = growth(model, embeds, live, minutes, args, device, backend)
+    info['compiled_step_lengths'] = sorted(getattr(backend, 'compiled_lengths', ()))
     info['total_s'] = time.perf_counter() - t_start
-    out_dir = os.environ.get('OUT') or '.'
-    path = os.path.join(out_dir, 'gpu_bench_8b.json')
-    with open(path, 'w') as f:
-        json.dump(info, f, indent=1, default=str)
-    summary = {k: info[k] for k in ('device', 'shape', 'build_s', 'total_s')}
-    summary['live_fps_llm'] = live['llm_fps']
-    summary['live_fps_encoder_then_llm'] = live['fps_encoder_then_llm']
-    summary['live_ttft_mean_s'] = live['query_ttft_mean_s']
-    summary['live_frame_p50_p99_s'] = [live['frame_latency_p50_s'], live['frame_latency_p99_s']]
-    summary['peak_gpu_memory_gb'] = live.get('peak_gpu_memory_gb')
+    summary = {k: info[k] for k in ('device', 'shape', 'build_s', 'total_s', 'fast_warmup_s')}
+    summary.update(
+        live_silent_fps=live['silent_fps'], response_tokens_per_s=live['response_tokens_per_s'],
+        eager_live_silent_fps=eager['silent_fps'],
+        eager_response_tokens_per_s=eager['response_tokens_per_s'],
+        ttft_s=live['query_ttft_mean_s'], eager_ttft_s=eager['query_ttft_mean_s'],
+        peak_gpu_memory_gb=live.get('peak_gpu_memory_gb'), live_fps_llm=live['llm_fps'],
+        live_fps_encoder_then_llm=live['fps_encoder_then_llm'])
     for method in ('per_frame', 'interleaved', 'live_same_length_as_baselines'):
         if method in info:
             summary[f'{method}_fps_llm'] = info[method]['llm_fps']
-    if info.get('live_pipeline', {}).get('available'):
+    if 'live_pipeline' in info:
         summary['live_pipeline_fps'] = info['live_pipeline']['fps']
+    if info.get('growth'):
+        summary['growth_ms_per_frame'] = {p['stream_minutes']: 1000 * (
+            p['frame_latency_median_s'] + p['rebuild_amortised_s'])
+            for p in info['growth']['points']}
+    info['summary'] = summary
+    out_dir = os.environ.get('OUT') or '.'
+    paths = [os.path.join(out_dir, 'gpu_bench_8b.json')]
+    if device.type == 'cuda':
+        gpu = info['device'].lower().replace('nvidia', '').strip().replace(' ', '_')
+        paths.append(str(REPO / 'docs' / 'results' / f'gpu_bench_8b_{gpu}.json'))
+    for path in paths:
+        with open(path, 'w') as f:
+            json.dump(info, f, indent=1, default=str)
     print('SUMMARY ' + json.dumps(summary), flush=True)
-    print(f'wrote {path}')
+    print('wrote ' + ', '.join(paths))
     return 0
+
+
+def growth(model, embeds, live, minutes, args, device, backend):
+    """Measure the silent per-frame cost at stream minutes (bench.growth), fast path."""
+    from live_ros import bench
+    run = {'tokens_per_frame_fed': model.tokens_per_frame + 1, '_typical_reply': ''}
+
+    def make(method, m, **kwargs):
+        return scheduled_session(method, m, 0, engine='fast', backend=backend, **kwargs)
+    return bench.growth('live', model, None, embeds, run, {}, minutes=minutes, fps=args.fps,
+                        probe_frames=6, make=make)
 
 
 if __name__ == '__main__':

@@ -47,3 +47,24 @@ def test_cache_at_follows_the_bound():
     tokens, rebuilds = bench.cache_at(1000, 11, 40, 1000, 500)
     assert 500 <= tokens <= 1000 and rebuilds > 0
     assert bench.percentile([1, 2, 3, 4], 50) == 2 and bench.percentile([], 50) is None
+
+
+def test_gpu_script_tiny_runs_both_engines(tmp_path, monkeypatch, capsys):
+    """scripts/gpu_bench_8b.py --tiny: eager and fast paths (compiled on a CPU backend)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / 'scripts' / 'gpu_bench_8b.py'
+    spec = importlib.util.spec_from_file_location('gpu_bench_8b', path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setenv('OUT', str(tmp_path))
+    assert script.main(['--tiny']) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith('SUMMARY '))
+    summary = json.loads(line[len('SUMMARY '):])
+    for key in ('live_silent_fps', 'response_tokens_per_s', 'eager_live_silent_fps', 'ttft_s',
+                'per_frame_fps_llm', 'interleaved_fps_llm', 'live_pipeline_fps'):
+        assert summary[key] > 0, key
+    assert 'peak_gpu_memory_gb' in summary
+    assert set(summary['growth_ms_per_frame']) == {'1.0', '60.0'}
+    result = json.loads((tmp_path / 'gpu_bench_8b.json').read_text())
+    assert result['lora_merged'] and result['compiled_step_lengths'] == [1, 11]

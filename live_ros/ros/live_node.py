@@ -312,7 +312,7 @@ class LiveNode(LifecycleNode):
             from live_ros.streaming.pipeline import StreamPipeline
             from live_ros.streaming.session import StreamingSession
 
-            model = load_live_model(model_name, device=value('device'))
+            model = load_live_model(model_name, device=value('device'), engine=value('engine'))
         except Exception as exc:
             raise ModelLoadError(f'cannot load model {model_name!r}: '
                                  f'{type(exc).__name__}: {exc}') from exc

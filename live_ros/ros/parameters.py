@@ -65,6 +65,10 @@ PARAMETERS = (
     Param('autostart', True,
           'Configure (load the model) and activate (stream) at start-up; false: stay '
           'unconfigured for lifecycle transitions (ros2 lifecycle set, a lifecycle manager).'),
+    Param('engine', 'fast',
+          'Streaming engine: fast (LoRA merged at load, one static KV cache, compiled steps '
+          'on CUDA) or eager (plain transformers, the reference path).',
+          choices=('eager', 'fast')),
     Param('device', 'auto', "Torch device for the model: 'auto', 'cpu', 'cuda', 'cuda:1', ..."),
     Param('fps', 2.0,
           'Frames per second the model sees, sampled by header stamp (newest frame wins).',

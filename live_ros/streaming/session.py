@@ -54,7 +54,7 @@ class StreamingSession:
     def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
                  sampling=None, on_token=None, on_response=None, system_prompt=None,
                  keep_frames=None, keep_turns=None, seed=0, context_mode=None, engine=None,
-                 compile=None):
+                 compile=None, backend=None):
         cfg = model.cfg
         self.context_mode = context_mode or cfg.context_mode
         if self.context_mode not in ('bounded', 'reference'):
@@ -79,8 +79,11 @@ class StreamingSession:
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
         self.engine = engine or cfg.engine
-        self.backend = make_backend(model, self.engine, self.policy.bound,
-                                    compile=cfg.engine_compile if compile is None else compile)
+        # ``backend``: one already built (its static cache and compiled steps), e.g. shared by
+        # benchmark sessions run one after the other; it is reset here.
+        self.backend = backend or make_backend(
+            model, self.engine, self.policy.bound,
+            compile=cfg.engine_compile if compile is None else compile)
         # Set from another thread (engine shutdown): the response being decoded ends at its
         # next token, as if max_new_tokens was reached, so the cache stays consistent.
         self._interrupted = threading.Event()
