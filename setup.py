@@ -48,6 +48,7 @@ setup(
             'live-eval = live_ros.evaluate:main',
             'live-bench = live_ros.bench:main',
             'live-backbones = live_ros.backbones:main',
+            'live-convert = live_ros.data.converters:main',
         ],
     },
 )

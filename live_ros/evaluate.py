@@ -14,9 +14,9 @@
 - Long streams (``--long 5 30``): free-running on mixed synthetic streams of minutes, with
   spontaneous responses per minute against the truth and the longest run of identical
   spontaneous responses, overall and per 5-minute slice.
-- COIN benchmarks (step / next / task / procedure) when pointed at COIN annotations and
-  videos: the stream of each segment, the question after it, the answer matched to the
-  nearest category (accuracy).
+- COIN benchmarks (step / next / task / procedure / task_procedure, data/coin.py) when
+  pointed at COIN annotations and videos: the question, then the segment's stream, then the
+  answer by plain generation, scored against the split's categories as the reference does.
 
 Writes eval.json (and timeline.png) to --out and prints a table.
 """
@@ -26,12 +26,14 @@ import json
 import math
 import os
 import sys
+import time
 
 import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.dataset import StreamDataset, load_data
-from live_ros.data.format import Dialogue, Turn, iter_frames, stream_events
+from live_ros.data.format import Dialogue, stream_events, Turn
+from live_ros.data.frames import iter_dialogue_frames
 from live_ros.metrics import (dialogue_metrics, longest_identical_run, reference_metrics, speaks,
                               summarize)
 
@@ -133,7 +135,7 @@ def play(model, dialogue, fmt='live', threshold=None, max_frames=None, progress=
         if t.role == 'user' and dialogue.frame_of(t.time) < n:
             runner.ask(t.text, t.time)
     said, k = [], 0
-    chunks = iter_frames(dialogue, 16, n)
+    chunks = iter_dialogue_frames(dialogue, 16, n)
     if progress:
         from live_ros.progress import progress as bar
         chunks = bar(chunks, total=math.ceil(n / 16), desc=f'playing {dialogue.video}',
@@ -321,19 +323,39 @@ def plot_timeline(runs, path, title=''):
 
 
 # -- COIN ---------------------------------------------------------------------------------------
-def coin_eval(model, anno, video_root, tasks, fmt='live', split='test', limit=None):
-    """COIN benchmark accuracy per task from the model's answers after each segment."""
-    from live_ros.data.converters import coin_accuracy, coin_benchmark
+@torch.no_grad()
+def generate_after_stream(model, dialogue, max_new_tokens=512):
+    """Answer the question asked before a stream by plain greedy generation after its end.
+
+    The reference's COIN evaluation: question, stream and ``Assistant:`` in one prefill, then
+    decoding; the model is never asked to decide on frames on the way.
+    """
+    from live_ros.streaming.session import StreamingSession
+    session = StreamingSession(model, max_new_tokens=max_new_tokens, context_mode='reference',
+                               engine='eager')
+    enc = model.template.encoder()
+    enc.system(session.system_prompt)
+    for turn in dialogue.turns:
+        if turn.role == 'user' and turn.time < 0:
+            enc.user(turn.text)
+    frames = []
+    for chunk in iter_dialogue_frames(dialogue):
+        for embeds in model.encode_images(chunk):
+            enc.frame()
+            frames.append(embeds)
+    session.load_context(enc, frames)
+    return session.respond(dialogue.duration, time.perf_counter()).text
+
+
+def coin_eval(model, anno, video_root, tasks, split='test', limit=None):
+    """COIN benchmark accuracy per task (data/coin.py), answers by plain generation."""
+    from live_ros.data.coin import coin_accuracy, coin_benchmark
     out = {}
     for task in tasks:
-        dialogues, cats = coin_benchmark(anno, task, video_root, split=split)
+        dialogues, categories = coin_benchmark(anno, task, video_root, split=split)
         dialogues = dialogues[:limit] if limit else dialogues
-        answers = []
-        for d in dialogues:
-            user = Dialogue(d.video, d.fps, d.duration, d.turns[:1], d.system, d.meta, d.start)
-            said, _ = play(model, user, fmt)
-            answers.append(next((s['text'] for s in said if s['query'] is not None), ''))
-        out[task] = {'accuracy': coin_accuracy(answers, dialogues, cats),
+        answers = [generate_after_stream(model, d) for d in dialogues]
+        out[task] = {'accuracy': coin_accuracy(answers, dialogues, categories),
                      'questions': len(dialogues), 'answers': answers[:20]}
     return out
 
@@ -406,7 +428,9 @@ def main(argv=None):
                    help='first test-split seed of the --long streams')
     p.add_argument('--coin', default=None, help='COIN annotation JSON')
     p.add_argument('--coin-root', default='', help='folder of COIN videos (<id>.mp4)')
-    p.add_argument('--coin-tasks', default='step,next,task,procedure')
+    p.add_argument('--coin-tasks', default='step,next,task,procedure,task_procedure',
+                   help='COIN benchmarks to run (comma list)')
+    p.add_argument('--coin-split', default='test', help="COIN subset: 'test' or 'train'")
     p.add_argument('--coin-limit', type=int, default=None)
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--out', default='outputs/eval')
@@ -436,8 +460,8 @@ def main(argv=None):
         report['long'] = long_streams(model, a.long, a.long_streams, offset=a.long_offset,
                                       threshold=a.free_threshold, window=a.match_window)
     if a.coin:
-        report['coin'] = coin_eval(model, a.coin, a.coin_root, a.coin_tasks.split(','), fmt,
-                                   limit=a.coin_limit)
+        report['coin'] = coin_eval(model, a.coin, a.coin_root, a.coin_tasks.split(','),
+                                   split=a.coin_split, limit=a.coin_limit)
     with open(os.path.join(a.out, 'eval.json'), 'w') as f:
         json.dump(report, f, indent=1, default=_json_default)
     print_table(report)

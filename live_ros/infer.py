@@ -33,45 +33,6 @@ def parse_ask(spec):
     return t, text.strip()
 
 
-def iter_video(path, fps):
-    """Yield (stream_time, rgb) lazily: the last source frame at or before each k / fps."""
-    import cv2
-
-    from live_ros.data.video import resample_stream
-    cap = cv2.VideoCapture(path)
-    if not cap.isOpened():
-        raise FileNotFoundError(f'cannot open video {path}')
-    native = cap.get(cv2.CAP_PROP_FPS) or 0.0
-
-    def decoded():
-        i = 0
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                return
-            # Frame index / native rate: CAP_PROP_POS_MSEC is the next frame's time with some
-            # backends (MJPG AVI), so it is only used when the rate is unknown.
-            t = i / native if native > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            i += 1
-            yield t, bgr
-
-    try:
-        for t, bgr in resample_stream(decoded(), fps):
-            yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-
-
-def iter_frames(source, fps):
-    """Frames of a video file or an image folder (taken to be at ``fps``) with stream times."""
-    if os.path.isdir(source):
-        from live_ros.data.video import read_folder
-        for k, frame in enumerate(read_folder(source, fps)):
-            yield k / fps, frame
-    else:
-        yield from iter_video(source, fps)
-
-
 def iter_stamped_frames(source, fps, bag=None):
     """Yield Frame(stream_time, rgb, stamp_ns, frame_id) of a bag, a video or an image folder.
 
@@ -82,6 +43,7 @@ def iter_stamped_frames(source, fps, bag=None):
     if bag is not None:
         yield from bag.frames(fps)
         return
+    from live_ros.data.video import iter_frames
     for t, rgb in iter_frames(source, fps):
         yield Frame(t, rgb, round(t * 1e9), '')
 

@@ -22,11 +22,11 @@ source "$ROOT/scripts/env.sh"
 
 if [ "${LIVE_ROS_NO_NETNS:-0}" != 1 ] && unshare -n true 2>/dev/null; then
   echo '[demo] running in a loopback-only network namespace (unshare -n, lo up)'
-  exec unshare -n bash -c 'ip link set lo up && exec python -m live_ros.demo "$@"' \
+  exec unshare -n bash -c 'ip link set lo up && exec python -m live_ros.ros.demo "$@"' \
     live-ros-demo "$@"
 else
   echo '[demo] NOTE: no loopback-only network namespace (needs root / CAP_SYS_ADMIN, or'
   echo '[demo]       LIVE_ROS_NO_NETNS=1 was given); ROS discovery is still limited to this'
   echo '[demo]       machine by ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST'
-  exec python -m live_ros.demo "$@"
+  exec python -m live_ros.ros.demo "$@"
 fi

@@ -2,13 +2,10 @@
 
 import json
 
-import pytest
-
-from live_ros.data.converters import (EGO4D_NARRATION_INSTRUCTION, clean_narration,
-                                      coin_accuracy, coin_benchmark, coin_dialogues,
-                                      ego4d_narration_streams,
-                                      goalstep_dialogues, levenshtein, main, match_category,
-                                      rewrite)
+from live_ros.data.converters import (clean_narration, coin_dialogues,
+                                      EGO4D_NARRATION_INSTRUCTION, ego4d_narration_streams,
+                                      goalstep_dialogues, main)
+from live_ros.data.rewrite import rewrite
 from live_ros.data.format import Turn, load_dialogues
 import tiny_models
 
@@ -107,30 +104,6 @@ def test_goalstep_dialogues():
     assert len(ds) == 1 and ds[0].meta['task'] == 'make tea' and ds[0].duration == 9.5
     texts = ' '.join(t.text for t in ds[0].turns)
     assert 'steep the tea' in texts or 'boil water' in texts
-
-
-def test_coin_benchmarks_and_accuracy():
-    ds, cats = coin_benchmark(COIN, 'step', split='test')
-    assert [d.turns[-1].text for d in ds] == ['Pour water.', 'Add coffee.', 'Stir.']
-    assert ds[0].start == 2.0 and ds[0].duration == 4.5
-    assert [cats[d.meta['answer'][0]] for d in ds] == ['Pour water.', 'Add coffee.', 'Stir.']
-    assert coin_accuracy(['pour water', 'add cofee', 'take off the tire'], ds, cats) == \
-        pytest.approx(2 / 3)
-    tasks, tcats = coin_benchmark(COIN, 'task', split='test')
-    assert tcats == ['Change tire.', 'Make coffee.'] and tasks[0].meta['answer'] == [1]
-    nxt, _ = coin_benchmark(COIN, 'next', split='test')
-    assert [d.turns[-1].text for d in nxt] == ['Add coffee.', 'Stir.']
-    proc, pcats = coin_benchmark(COIN, 'procedure', split='test')
-    assert proc[0].turns[-1].text == '1. Add coffee.\n2. Stir.'
-    assert coin_accuracy(['1. Add coffee.\n2. Pour water.', 'Stir.'], proc, pcats) == \
-        pytest.approx(2 / 3)
-    with pytest.raises(ValueError):
-        coin_benchmark(COIN, 'dance')
-
-
-def test_matching_helpers():
-    assert levenshtein('kitten', 'sitting') == 3
-    assert match_category('stir it', ['Pour water.', 'Stir.']) == 1
 
 
 def test_cli_writes_the_format(tmp_path):

@@ -35,11 +35,11 @@ def model_dir(tmp_path_factory):
 
 
 def test_short_demo_prints_responses_and_answer(model_dir, tmp_path):
-    """Run ``python -m live_ros.demo --short`` and read what it printed."""
+    """Run ``python -m live_ros.ros.demo --short`` and read what it printed."""
     ros_helpers.require_install()
     env = ros_helpers.ros_env()
     env['PYTHONPATH'] = os.pathsep.join([str(REPO), env.get('PYTHONPATH', '')])
-    args = ['-m', 'live_ros.demo', '--short', '--model', model_dir,
+    args = ['-m', 'live_ros.ros.demo', '--short', '--model', model_dir,
             '--log-dir', str(tmp_path / 'logs'), '--domain-id', env['ROS_DOMAIN_ID']]
     with ros_helpers.start_python(args, env=env, cwd=str(REPO), name='demo') as demo:
         code = demo.wait(timeout=600)

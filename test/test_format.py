@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from live_ros.data.format import (Dialogue, Turn, frames_of, load_dialogues, save_dialogues,
-                                  stream_events)
+from live_ros.data.format import Dialogue, load_dialogues, save_dialogues, stream_events, Turn
+from live_ros.data.frames import dialogue_frames
 from live_ros.data.synthetic import SyntheticWorld
 
 
@@ -51,9 +51,9 @@ def test_stream_events_place_turns_after_the_frames_they_have_seen():
 
 def test_synthetic_source_renders_the_world():
     d = SyntheticWorld(9).dialogue(4.0)
-    frames = frames_of(d)
+    frames = dialogue_frames(d)
     assert len(frames) == d.num_frames == 9
     assert np.array_equal(frames[5], SyntheticWorld(9).render(2.5))
     d2 = Dialogue.from_dict(d.to_dict())
     d2.start = 1.0
-    assert np.array_equal(frames_of(d2)[0], frames[2])
+    assert np.array_equal(dialogue_frames(d2)[0], frames[2])

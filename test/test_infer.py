@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from live_ros.config import EMBEDDED_MODEL_DIR
-from live_ros.infer import iter_frames, main, parse_ask, resolve_model_path
+from live_ros.data.video import iter_frames
+from live_ros.infer import main, parse_ask, resolve_model_path
 from tiny_models import build_tiny_live_model
 
 

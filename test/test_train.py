@@ -12,7 +12,7 @@ import torch
 
 from live_ros.data.collator import StreamCollator
 from live_ros.data.dataset import StreamDataset, encode_stream, load_data
-from live_ros.data.format import frames_of
+from live_ros.data.frames import dialogue_frames
 from live_ros.model import load_live_model
 from live_ros.streaming.session import StreamingSession
 from live_ros.train import LiveTrainModule, build_model, load_config, main, train
@@ -74,7 +74,7 @@ def test_reloaded_model_streams_with_identical_logits(trained):
     _, trainer, final = trained
     live = trainer.model.live.eval()
     loaded = load_live_model(final)
-    frames = frames_of(load_data('synthetic:val:1:3')[0])
+    frames = dialogue_frames(load_data('synthetic:val:1:3')[0])
     a, b = StreamingSession(live), StreamingSession(loaded)
     for k, f in enumerate(frames):
         ea, eb = live.encode_images([f])[0], loaded.encode_images([f])[0]
@@ -110,7 +110,7 @@ def test_feature_cache_holds_the_tower_output(backbones, tmp_path):
     ds = trainer.train_dataset
     live = trainer.model.live
     d = ds.dialogues[0]
-    expected = encode_stream(live, frames_of(d)[:ds.examples[0].num_frames])
+    expected = encode_stream(live, dialogue_frames(d, ds.examples[0].num_frames))
     assert torch.allclose(ds.frames(0), expected, atol=1e-6)
     assert expected.shape[1] == live.tokens_per_frame
     assert load_live_model(final).cfg.llm == backbones[0]

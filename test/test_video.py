@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from live_ros.data.format import Dialogue, frames_of
+from live_ros.data.format import Dialogue
+from live_ros.data.frames import dialogue_frames
 from live_ros.data.video import (read_folder, read_frames, read_video, resample_indices,
                                  video_info, write_video)
 
@@ -56,8 +57,25 @@ def test_dialogue_video_source(tmp_path):
     path = str(tmp_path / 'clip.avi')
     write_video(path, _frames(40), fps=8)
     d = Dialogue(video=path, fps=2.0, duration=3.0)
-    assert [_index(f) for f in frames_of(d)] == [0, 4, 8, 12, 16, 20, 24]
+    assert [_index(f) for f in dialogue_frames(d)] == [0, 4, 8, 12, 16, 20, 24]
 
 
 def test_resample_indices_is_causal():
     assert resample_indices([0.0, 0.3, 0.6, 0.9, 1.2], 2.0) == [0, 1, 3]
+
+
+def test_one_reader_for_training_inference_and_the_publisher(tmp_path):
+    """decode_video's times are the clip's; every reader resamples from them the same way."""
+    from live_ros.data.video import decode_video, iter_frames
+    path = str(tmp_path / 'known.avi')
+    write_video(path, _frames(12), fps=6)   # frame i at i / 6 s
+    decoded = list(decode_video(path))
+    assert [round(t * 6, 6) for t, _ in decoded] == list(range(12))
+    assert [_index(bgr) for _, bgr in decoded] == list(range(12))
+    streamed = list(iter_frames(path, 2.0))   # live-infer
+    assert [t for t, _ in streamed] == [0.0, 0.5, 1.0, 1.5]
+    assert [_index(f) for _, f in streamed] == [0, 3, 6, 9]
+    assert [_index(f) for f in read_video(path, 2.0)] == [0, 3, 6, 9]   # training
+    d = Dialogue(video=path, fps=2.0, duration=1.5)
+    assert [_index(f) for f in dialogue_frames(d)] == [0, 3, 6, 9]
+    assert [_index(bgr) for _, bgr in decode_video(path, start=1.0)] == list(range(6, 12))

@@ -11,10 +11,10 @@
   goal_description, segments: [{start_time, end_time, step_description}]}]}``): user queries
   at random times from past / current / next step templates, answered at once, then assistant
   turns at every step start and end until the next query.
-- COIN benchmark tasks (step, task, next, procedure): one short dialogue per question whose
-  answer is one of the dataset's categories; scored by nearest-category matching.
-- ``rewrite``: an optional local causal LM rewrites template sentences into natural ones, as
-  the paper does with Llama-3.
+- COIN benchmarks (step, next, task, procedure, task_procedure): data/coin.py; the
+  ``coin-<task>`` kinds of the command line write them as dialogues.
+- ``--rewrite-lm``: a local causal LM rewrites template sentences into natural ones, as the
+  paper does with Llama-3 (data/rewrite.py).
 """
 
 import argparse
@@ -22,9 +22,9 @@ import json
 import math
 import os
 import random
-import re
 
-from live_ros.data.format import Dialogue, Turn, save_dialogues
+from live_ros.data.coin import clean_task, load_database, TASKS as COIN_TASKS
+from live_ros.data.format import Dialogue, save_dialogues, Turn
 
 EPS = 1e-6
 PAST = ('What did I just do?', 'What was my last step?', 'What have I just finished?')
@@ -121,15 +121,10 @@ def _narration_stream(uid, name, items, video_root, video_ext, fps, max_frames):
 
 
 # -- step annotations -----------------------------------------------------------------------
-def clean_step(text):
+def step_fragment(text):
     """Step label as a sentence fragment: trimmed, lower-cased first letter, no final dot."""
     t = ' '.join(str(text).split()).strip(' .')
     return t[:1].lower() + t[1:]
-
-
-def clean_task(name):
-    """Turn a CamelCase COIN class name into words: MakeCoffee -> make coffee."""
-    return re.sub(r'(?<!^)(?=[A-Z])', ' ', name).lower().strip()
 
 
 def _answer(kind, steps, t):
@@ -155,7 +150,7 @@ def steps_to_dialogue(video, steps, task=None, fps=2.0, rng=None, max_queries=3,
     query. Times are relative to `start`, the stream's start in the video.
     """
     rng = rng or random.Random(0)
-    steps = sorted((s - start, e - start, clean_step(x)) for s, e, x in steps)
+    steps = sorted((s - start, e - start, step_fragment(x)) for s, e, x in steps)
     if not steps:
         return None
     end = ceil_time(max(e for _, e, _ in steps), fps)
@@ -194,7 +189,7 @@ def steps_to_dialogue(video, steps, task=None, fps=2.0, rng=None, max_queries=3,
 
 def coin_dialogues(anno, video_root='', fps=2.0, split=None, seed=0, video_ext='.mp4'):
     """COIN JSON (dict or path) -> step dialogues (one per video of the split)."""
-    db = _coin_db(anno)
+    db = load_database(anno)
     rng = random.Random(seed)
     out = []
     for uid in sorted(db):
@@ -228,155 +223,13 @@ def goalstep_dialogues(anno, video_root='', fps=2.0, seed=0, video_ext='.mp4'):
     return out
 
 
-def _coin_db(anno):
-    if isinstance(anno, str):
-        with open(anno) as f:
-            anno = json.load(f)
-    return anno.get('database', anno)
-
-
-# -- COIN benchmarks -------------------------------------------------------------------------
-COIN_QUERIES = {
-    'step': 'What is the action in the video? Format your answer concisely. No extra text output.',
-    'next': 'What is the next action for the video? Format your answer concisely. '
-            'No extra text output.',
-    'task': 'What is the overall activity in the video? Format your answer concisely. '
-            'No extra text output.',
-    'procedure': 'What are the next {n} actions for the video? Format your answer concisely, '
-                 'listing each action on a new line with a number prefix. No extra text output.',
-}
-
-
-def _sentence(text):
-    text = text.strip()
-    return text[:1].upper() + text[1:] + '.'
-
-
-def coin_benchmark(anno, task, video_root='', fps=2.0, split='test', video_ext='.mp4',
-                   max_steps=5):
-    """COIN annotations -> (dialogues, categories) for one benchmark task.
-
-    Each dialogue streams one segment (the step for 'step', the step before for 'next' and
-    'procedure', the whole task span for 'task'); the user asks the task's question after the
-    stream and the reference answer is in the assistant turn and in meta['answer'] (category
-    indices, a list for 'procedure').
-    """
-    if task not in COIN_QUERIES:
-        raise ValueError(f'unknown COIN task {task!r}; expected {sorted(COIN_QUERIES)}')
-    db = _coin_db(anno)
-    all_steps = sorted({_sentence(clean_step(a['label'])) for v in db.values()
-                        for a in v.get('annotation', [])})
-    all_tasks = sorted({_sentence(clean_task(v.get('class', ''))) for v in db.values()})
-    cats = all_tasks if task == 'task' else all_steps
-    out = []
-    for uid in sorted(db):
-        v = db[uid]
-        if split and split not in str(v.get('subset', '')).lower():
-            continue
-        steps = sorted(v.get('annotation', []), key=lambda a: a['segment'][0])
-        video = os.path.join(video_root, uid + video_ext)
-        if task == 'task':
-            if not steps:
-                continue
-            spans = [(v.get('start', steps[0]['segment'][0]),
-                      v.get('end', steps[-1]['segment'][1]),
-                      [_sentence(clean_task(v['class']))], COIN_QUERIES['task'])]
-        elif task == 'step':
-            spans = [(a['segment'][0], a['segment'][1], [_sentence(clean_step(a['label']))],
-                      COIN_QUERIES['step']) for a in steps]
-        else:
-            spans = []
-            for i in range(len(steps) - 1):
-                nxt = steps[i + 1:i + 1 + (1 if task == 'next' else max_steps)]
-                q = COIN_QUERIES['next'] if len(nxt) == 1 else \
-                    COIN_QUERIES['procedure'].format(n=len(nxt))
-                spans.append((steps[i]['segment'][0], steps[i]['segment'][1],
-                              [_sentence(clean_step(a['label'])) for a in nxt], q))
-        for s, e, answers, query in spans:
-            s0 = ceil_time(s, fps)
-            dur = max(ceil_time(e, fps) - s0, 0.0)
-            text = answers[0] if len(answers) == 1 else \
-                '\n'.join(f'{i + 1}. {a}' for i, a in enumerate(answers))
-            out.append(Dialogue(
-                video=video, fps=fps, duration=dur, start=s0,
-                turns=[Turn('user', dur, query), Turn('assistant', dur, text)],
-                meta={'source': f'coin_{task}', 'video_uid': uid,
-                      'answer': [cats.index(a) for a in answers]}))
-    return out, cats
-
-
-def levenshtein(a, b):
-    """Edit distance (insert / delete / substitute), for matching answers to categories."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
-def match_category(text, categories):
-    """Index of the category nearest to a free-text answer (case-insensitive edit distance)."""
-    t = text.strip().lower()
-    return min(range(len(categories)), key=lambda i: levenshtein(t, categories[i].lower()))
-
-
-def coin_accuracy(predictions, dialogues, categories):
-    """Benchmark accuracy: share of answer steps whose matched category is right.
-
-    For 'procedure' each line of a prediction (number prefixes removed) is one step, scored
-    position by position against the reference steps, as in the paper's benchmark.
-    """
-    correct = total = 0
-    for text, d in zip(predictions, dialogues):
-        answer = d.meta['answer']
-        lines = [re.sub(r'^\s*\d+[.)]\s*', '', x) for x in text.split('\n') if x.strip()] \
-            if len(answer) > 1 else [text]
-        pred = [match_category(x, categories) for x in lines] or [-1]
-        correct += sum(1 for p, a in zip(pred, answer) if p == a)
-        total += len(answer)
-    return correct / total if total else 0.0
-
-
-# -- LM rewrite ------------------------------------------------------------------------------
-REWRITE_PROMPT = ('Rewrite the following sentence from a conversation about a video so that it '
-                  'sounds natural and keeps its meaning. Reply with the sentence only.\n'
-                  'Sentence: {text}\nRewritten:')
-
-
-def rewrite(dialogues, lm_path, max_new_tokens=40, roles=('user', 'assistant')):
-    """Rewrite turn texts with a local causal LM (greedy); timing is never touched.
-
-    An empty or multi-line rewrite keeps the original text, so a weak LM cannot break the
-    dialogue's ground truth.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(lm_path)
-    lm = AutoModelForCausalLM.from_pretrained(lm_path).eval()
-    cache = {}
-    for d in dialogues:
-        new = []
-        for t in d.turns:
-            if t.role in roles and t.text not in cache:
-                ids = tok(REWRITE_PROMPT.format(text=t.text), return_tensors='pt')
-                with torch.no_grad():
-                    out = lm.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                      pad_token_id=tok.eos_token_id)
-                text = tok.decode(out[0, ids['input_ids'].shape[1]:], skip_special_tokens=True)
-                text = text.strip().split('\n')[0].strip()
-                cache[t.text] = text if text else t.text
-            new.append(Turn(t.role, t.time, cache.get(t.text, t.text)))
-        d.turns = new
-    return dialogues
-
-
 def main(argv=None):
     """live-convert: annotations -> streaming dialogue JSON."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('kind', choices=['ego4d-narration', 'coin', 'goalstep'] +
-                   [f'coin-{t}' for t in COIN_QUERIES])
+                   [f'coin-{t}' for t in COIN_TASKS],
+                   help='what the annotations are: Ego4D narrations, COIN / GoalStep steps '
+                        '(training dialogues), or one COIN benchmark')
     p.add_argument('annotations')
     p.add_argument('output')
     p.add_argument('--video-root', default='')
@@ -398,8 +251,10 @@ def main(argv=None):
     elif a.kind == 'goalstep':
         ds = goalstep_dialogues(a.annotations, a.video_root, a.fps, a.seed)
     else:
+        from live_ros.data.coin import coin_benchmark
         ds, _ = coin_benchmark(a.annotations, a.kind[5:], a.video_root, a.fps, a.split or 'test')
     if a.rewrite_lm:
+        from live_ros.data.rewrite import rewrite
         ds = rewrite(ds, a.rewrite_lm)
     save_dialogues(ds, a.output)
     print(f'{len(ds)} dialogues -> {a.output}')

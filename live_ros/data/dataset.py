@@ -14,7 +14,8 @@ import os
 import torch
 
 from live_ros.data.collator import build_example
-from live_ros.data.format import frames_of, load_dialogues, load_features
+from live_ros.data.format import load_dialogues, load_features
+from live_ros.data.frames import dialogue_frames
 
 
 def load_data(specs):
@@ -90,7 +91,7 @@ class StreamDataset(torch.utils.data.Dataset):
             return self._cached(parent, parent.num_frames)[first:first + n]
         if self.feature_cache:
             return self._cached(d, n)
-        return self.model.preprocess(frames_of(d)[:n])
+        return self.model.preprocess(dialogue_frames(d, n))
 
     def _cached(self, d, n):
         """Vision features of the first n frames of d, from the cache or encoded into it."""
@@ -99,7 +100,7 @@ class StreamDataset(torch.utils.data.Dataset):
         if os.path.isfile(path):
             from safetensors.torch import load_file
             return load_file(path)['frames']
-        feats = encode_stream(self.model, frames_of(d)[:n])
+        feats = encode_stream(self.model, dialogue_frames(d, n))
         os.makedirs(self.feature_cache, exist_ok=True)
         from safetensors.torch import save_file
         tmp = path + f'.{os.getpid()}.tmp'

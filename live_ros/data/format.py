@@ -150,42 +150,6 @@ def stream_events(dialogue):
             yield 'turn', turn
 
 
-def frames_of(dialogue, size=None):
-    """RGB uint8 frames of the dialogue's stream at its fps (list of HxWx3 arrays).
-
-    Dispatches on the video source: 'synthetic:<seed>' renders the synthetic world, a folder
-    reads images, a video file decodes with OpenCV. Feature files hold no pixels: use
-    `load_features` instead.
-    """
-    src = dialogue.video
-    if src.startswith('synthetic:'):
-        return [frame for chunk in iter_frames(dialogue) for frame in chunk]
-    if src.endswith('.safetensors'):
-        raise ValueError(f'{src} holds features, not pixels; use load_features()')
-    from live_ros.data.video import read_frames
-    return read_frames(src, dialogue.fps, max_frames=dialogue.num_frames, start=dialogue.start)
-
-
-def iter_frames(dialogue, chunk=16, max_frames=None):
-    """Yield the stream's RGB frames in lists of up to ``chunk``, decoding lazily.
-
-    Synthetic streams are rendered chunk by chunk, so an hour of stream never sits in memory;
-    other sources are read with ``frames_of``.
-    """
-    n = dialogue.num_frames if max_frames is None else min(max_frames, dialogue.num_frames)
-    if dialogue.video.startswith('synthetic:'):
-        from live_ros.data.synthetic import SyntheticWorld
-        world = SyntheticWorld(int(dialogue.video.split(':')[1]),
-                               **dialogue.meta.get('world', {}))
-        for k in range(0, n, chunk):
-            yield [world.render(dialogue.start + j / dialogue.fps)
-                   for j in range(k, min(n, k + chunk))]
-        return
-    frames = frames_of(dialogue)[:n]
-    for k in range(0, len(frames), chunk):
-        yield frames[k:k + chunk]
-
-
 def load_features(dialogue):
     """Pre-extracted per-frame features [n_frames, ...] from a .safetensors video source.
 

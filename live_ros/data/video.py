@@ -60,45 +60,54 @@ def resample_stream(timed, fps):
         k += 1
 
 
-def read_video(path, fps, max_frames=None, start=0.0):
-    """Decode a video file with OpenCV and resample it to `fps`; RGB uint8 frames.
+def decode_video(path, start=0.0):
+    """Yield (t, bgr) of a video file as decoded, from the first frame at or after ``start``.
 
-    Timestamps come from the decoder (CAP_PROP_POS_MSEC), falling back to index / native fps
-    when the container gives none; the stream starts at `start` s (or the first frame after).
+    t is the frame index over the container's rate: CAP_PROP_POS_MSEC is the next frame's time
+    with some backends (MJPG AVI), so it is only used when the rate is unknown. The one
+    decoder of the package: training, live-infer and video_publisher see the same timing.
     """
     cap = cv2.VideoCapture(path)
     if not cap.isOpened():
         raise FileNotFoundError(f'cannot open video {path}')
     native = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    frames, last, target, t, i = [], None, None, 0.0, 0
-    full = (lambda: max_frames is not None and len(frames) >= max_frames)
-    while not full():
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        if native > 0 and (not np.isfinite(t) or (t <= 0 and i > 0)):
-            t = i / native
-        i += 1
-        if t + EPS < start:
-            continue
-        if target is None:
-            target = max(start, t)
-        # stream times that passed before this source frame get the previous frame
-        while last is not None and t > target + EPS and not full():
-            frames.append(last)
-            target += 1.0 / fps
-        last = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    cap.release()
-    if last is not None and not full() and target <= t + EPS:
-        frames.append(last)
-    return frames
+    try:
+        i = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return
+            t = i / native if native > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            i += 1
+            if t + EPS >= start:
+                yield t, bgr
+    finally:
+        cap.release()
 
 
-def read_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
-    """Images of a frame folder (sorted by name) resampled from `source_fps` to `fps`.
+def iter_video(path, fps, max_frames=None, start=0.0):
+    """Yield (k / fps, rgb) lazily: the last decoded frame at or before each stream time.
 
-    A folder is taken to be at the stream rate already unless source_fps says otherwise.
+    Stream time 0 is the first frame at or after ``start``; only the frames the stream shows
+    are converted to RGB.
+    """
+    def relative():
+        first = None
+        for t, bgr in decode_video(path, start):
+            first = t if first is None else first
+            yield t - first, bgr
+
+    for k, (t, bgr) in enumerate(resample_stream(relative(), fps)):
+        if max_frames is not None and k >= max_frames:
+            return
+        yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def iter_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
+    """Yield (k / fps, rgb) of a frame folder (sorted by name) resampled from ``source_fps``.
+
+    A folder is taken to be at the stream rate already unless source_fps says otherwise;
+    images are decoded only when the stream shows them.
     """
     files = sorted(f for f in glob.glob(os.path.join(path, '*'))
                    if f.lower().endswith(IMAGE_EXTS))
@@ -107,21 +116,33 @@ def read_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
     src = source_fps or fps
     first = int(math.ceil(start * src - EPS))
     files = files[first:]
-    idx = resample_indices(np.arange(len(files)) / src, fps, max_frames)
-    frames = []
-    for j in idx:
+    for k, j in enumerate(resample_indices(np.arange(len(files)) / src, fps, max_frames)):
         bgr = cv2.imread(files[j], cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f'cannot decode {files[j]}')
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return frames
+        yield k / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def iter_frames(source, fps, max_frames=None, start=0.0):
+    """Yield (stream time, rgb uint8 HxWx3) of a video file or a frame folder, lazily."""
+    if os.path.isdir(source):
+        return iter_folder(source, fps, max_frames, start=start)
+    return iter_video(source, fps, max_frames, start=start)
+
+
+def read_video(path, fps, max_frames=None, start=0.0):
+    """List the RGB frames of a video file at ``fps`` (iter_video)."""
+    return [rgb for _, rgb in iter_video(path, fps, max_frames, start)]
+
+
+def read_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
+    """List the RGB frames of a frame folder at ``fps`` (iter_folder)."""
+    return [rgb for _, rgb in iter_folder(path, fps, max_frames, source_fps, start)]
 
 
 def read_frames(source, fps, max_frames=None, start=0.0):
-    """Frames of a video file or a frame folder at `fps` from `start` s (RGB uint8 HxWx3)."""
-    if os.path.isdir(source):
-        return read_folder(source, fps, max_frames, start=start)
-    return read_video(source, fps, max_frames, start=start)
+    """List the frames of a video file or a frame folder at ``fps`` from ``start`` s."""
+    return [rgb for _, rgb in iter_frames(source, fps, max_frames, start)]
 
 
 def write_video(path, frames, fps):

@@ -39,36 +39,69 @@ class SourceError(RuntimeError):
     """The requested source cannot be opened."""
 
 
-class OpenCvSource:
-    """Frames of a video file or a camera device, as RGB arrays."""
+class CameraSource:
+    """Frames of a camera device, as RGB arrays."""
 
-    def __init__(self, target, is_camera):
+    is_camera = True
+
+    def __init__(self, index):
         import cv2
 
-        self._cv2 = cv2
-        self.is_camera = is_camera
-        self._target = target
-        self._capture = cv2.VideoCapture(target)
+        self._capture = cv2.VideoCapture(index)
         if not self._capture.isOpened():
-            kind = 'camera device' if is_camera else 'video file'
-            raise SourceError(f'cannot open {kind} {target!r}')
+            raise SourceError(f'cannot open camera device {index!r}')
         rate = self._capture.get(cv2.CAP_PROP_FPS)
         self.native_fps = rate if rate and 0.0 < rate < 1000.0 else None
 
     def read(self):
-        """Return the next RGB frame, or None at the end of the video."""
+        """Return the next RGB frame, or None when the device stops."""
         ok, bgr = self._capture.read()
         if not ok or bgr is None:
             return None
         return np.ascontiguousarray(bgr[:, :, ::-1])
 
     def rewind(self):
-        """Start the file again (loop); cameras have no end."""
-        self._capture.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+        """Cameras have no end."""
 
     def close(self):
-        """Release the file or device."""
+        """Release the device."""
         self._capture.release()
+
+
+class FileSource:
+    """Frames of a video file in decoding order, through the package's one video reader.
+
+    Each decoded frame is published once, at the publishing rate (fps 0 = the file's own rate,
+    so the stamps follow the file's timing as data/video.decode_video gives it).
+    """
+
+    is_camera = False
+
+    def __init__(self, path):
+        from live_ros.data.video import decode_video, video_info
+
+        self._decode = decode_video
+        self._path = path
+        try:
+            rate = video_info(path)[0]
+        except FileNotFoundError as exc:
+            raise SourceError(f'cannot open video file {path!r}') from exc
+        self.native_fps = rate if rate and 0.0 < rate < 1000.0 else None
+        self._frames = decode_video(path)
+
+    def read(self):
+        """Return the next RGB frame, or None at the end of the video."""
+        item = next(self._frames, None)
+        return None if item is None else np.ascontiguousarray(item[1][:, :, ::-1])
+
+    def rewind(self):
+        """Start the file again (loop)."""
+        self._frames.close()
+        self._frames = self._decode(self._path)
+
+    def close(self):
+        """Release the file."""
+        self._frames.close()
 
 
 class SyntheticSource:
@@ -154,13 +187,13 @@ def open_source(source, size=0, bag_topic=''):
         index = source.partition(':')[2] if source.startswith('camera:') else source
         if not index.isdigit():
             raise SourceError(f'bad camera index in {source!r}')
-        return OpenCvSource(int(index), is_camera=True)
+        return CameraSource(int(index))
     from live_ros.data.bag import is_bag
 
     if source.startswith('bag:') or is_bag(source):
         return BagSource(source[len('bag:'):] if source.startswith('bag:') else source,
                          bag_topic)
-    return OpenCvSource(source, is_camera=False)
+    return FileSource(source)
 
 
 class VideoPublisher(Node):
