@@ -14,7 +14,9 @@ A config has three sections:
   frames once with the frozen tower and train from the cached features),
   ``context_windows`` (cut long streams into the windows the bounded streaming context holds,
   rebuilt layout included: live_ros.data.windows), ``label_user_frames`` (default true: the
-  frame before a user turn learns the token that closes the stream, as the reference).
+  frame before a user turn learns the token that closes the stream, as the reference),
+  ``augmentation`` (default false: conversation augmentation of the training set,
+  live_ros.data.augment, as the released 8B-v1+ recipe).
 - ``train``: Hugging Face TrainingArguments (output_dir, max_steps, learning_rate, ...);
   ``bf16: auto`` turns bf16 on when a GPU is present.
 
@@ -180,7 +182,7 @@ def build_model(model_cfg, device=None):
     return LiveModel.from_config(cfg, device=device, is_trainable=True)
 
 
-def _data(cfg, live, specs, fmt):
+def _data(cfg, live, specs, fmt, training=True):
     from live_ros.data.dataset import StreamDataset, load_data
     d = cfg['data']
     if not specs:
@@ -191,7 +193,8 @@ def _data(cfg, live, specs, fmt):
     return StreamDataset(dialogues, live, fmt=fmt,
                          stream_weight=float(d.get('stream_weight', 1.0)),
                          max_frames=d.get('max_frames'), feature_cache=d.get('feature_cache'),
-                         label_user_frames=bool(d.get('label_user_frames', True)))
+                         label_user_frames=bool(d.get('label_user_frames', True)),
+                         augmentation=bool(d.get('augmentation', False)) and training)
 
 
 def engine_windows(live, dialogues):
@@ -222,7 +225,7 @@ def train(cfg, resume=None):
     fmt = cfg['data'].get('format', 'live')
     with args.main_process_first(desc='datasets'):
         train_ds = _data(cfg, live, cfg['data'].get('train'), fmt)
-        eval_ds = _data(cfg, live, cfg['data'].get('eval'), fmt)
+        eval_ds = _data(cfg, live, cfg['data'].get('eval'), fmt, training=False)
         for ds in (train_ds, eval_ds):
             if ds is not None:
                 ds.prepare()

@@ -116,8 +116,14 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
     ids = list(enc.ids)
     labels = [IGNORE] * len(ids)
     weights = [1.0] * len(ids)
-    for p, _, nxt in frame_pos:
-        if nxt in ('frame', 'end'):
+    overrides = dialogue.meta.get('frame_labels', {})   # data/augment.py
+    for p, frame, nxt in frame_pos:
+        override = overrides.get(frame, overrides.get(str(frame)))
+        if override == 'ignore':
+            continue
+        if override == 'learn' and nxt == 'context' and fmt == 'live':
+            labels[p] = ids[p + 1]   # speak here; what was said is not learned
+        elif nxt in ('frame', 'end'):
             if fmt == 'live':
                 labels[p] = template.interval_token_id
         elif nxt == 'user' and fmt == 'live' and label_user_frames:

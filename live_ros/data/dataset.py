@@ -13,6 +13,7 @@ import os
 
 import torch
 
+from live_ros.data.augment import augment
 from live_ros.data.collator import build_example
 from live_ros.data.format import load_dialogues, load_features
 from live_ros.data.frames import dialogue_frames
@@ -63,7 +64,8 @@ class StreamDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, dialogues, model, fmt='live', stream_weight=1.0, max_frames=None,
-                 feature_cache=None, system_prompt=None, label_user_frames=True):
+                 feature_cache=None, system_prompt=None, label_user_frames=True,
+                 augmentation=False):
         self.dialogues = list(dialogues)
         self.model = model
         self.fmt = fmt
@@ -71,9 +73,15 @@ class StreamDataset(torch.utils.data.Dataset):
         self.max_frames = max_frames
         self.feature_cache = feature_cache
         self.system_prompt = system_prompt
-        self.examples = [build_example(model.template, d, fmt, stream_weight, max_frames,
-                                       system_prompt, label_user_frames)
-                         for d in self.dialogues]
+        self.label_user_frames = label_user_frames
+        # Conversation augmentation (data/augment.py): a fresh draw each time an item is read,
+        # from Python's random, which the DataLoader seeds per worker and epoch.
+        self.augmentation = augmentation
+        self.examples = [self._example(d) for d in self.dialogues]
+
+    def _example(self, dialogue):
+        return build_example(self.model.template, dialogue, self.fmt, self.stream_weight,
+                             self.max_frames, self.system_prompt, self.label_user_frames)
 
     def __len__(self):
         return len(self.dialogues)
@@ -117,4 +125,7 @@ class StreamDataset(torch.utils.data.Dataset):
             self.frames(i)
 
     def __getitem__(self, i):
-        return {'example': self.examples[i], 'frames': self.frames(i)}
+        example = self.examples[i]
+        if self.augmentation:
+            example = self._example(augment(self.dialogues[i]))
+        return {'example': example, 'frames': self.frames(i)}
