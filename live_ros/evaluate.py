@@ -233,7 +233,9 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
                      'truth': [{'time': t, 'text': x} for t, x in spont],
                      'answers': [{'time': t, 'text': x, 'query': q} for t, x, q in answers],
                      'matched': pairs})
-    mean = (lambda v: sum(v) / len(v) if v else None)
+
+    def mean(values):
+        return sum(values) / len(values) if values else None
     summary = {
         'response_time_error_s': mean(errs),
         'recall': n_match / n_true if n_true else None,

@@ -196,7 +196,9 @@ def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0
                 fluencies.append((n_stream - diff) / total)
             else:
                 fluencies.append((n_stream - 1) / total)
-    mean = (lambda v, default: sum(v) / len(v) if v else default)
+
+    def mean(values, default):
+        return sum(values) / len(values) if values else default
     return {'lm_ppl': mean(ppls, 1.0), 'time_diff': mean(diffs, 0.0) / fps,
             'fluency': mean(fluencies, 1.0), 'lm_correctness': mean(corrects, 1.0)}
 

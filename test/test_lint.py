@@ -1,7 +1,7 @@
 """ROS 2 Python style for all our code: PEP 8, 99 columns, single quotes, pep257 docstrings.
 
-flake8 (with flake8-quotes) and pydocstyle read their settings from setup.cfg, the same rules
-ament_flake8 / ament_pep257 apply in a ROS 2 workspace.
+ruff reads its rules from pyproject.toml: the pycodestyle, pyflakes, flake8-quotes and
+pydocstyle checks that ament_flake8 / ament_pep257 apply in a ROS 2 workspace.
 """
 
 import subprocess
@@ -17,23 +17,21 @@ def lint_targets():
     return paths
 
 
-def run(*args):
-    return subprocess.run([sys.executable, '-m', *args], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=300)
+def ruff(*args):
+    return subprocess.run([sys.executable, '-m', 'ruff', 'check', *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
 
 
-def test_flake8_quotes_plugin_is_active():
-    version = run('flake8', '--version')
-    assert version.returncode == 0, version.stderr
-    assert 'flake8-quotes' in version.stdout, 'single-quote rule would not be checked'
-
-
-def test_flake8():
-    result = run('flake8', *lint_targets())
+def test_ruff():
+    result = ruff(*lint_targets())
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_pydocstyle():
-    # pydocstyle takes files and folders; launch files are .py without a package, include them.
-    result = run('pydocstyle', *lint_targets())
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_the_style_rules_are_active(tmp_path):
+    """A file breaking each rule is flagged: the configuration is the one in pyproject.toml."""
+    bad = tmp_path / 'bad.py'
+    bad.write_text('def f():\n    """no capital, no full stop"""\n    return "double"  # '
+                   + 'x' * 90 + '\n')
+    result = ruff('--config', str(REPO_ROOT / 'pyproject.toml'), '--no-cache', str(bad))
+    for code in ('Q000', 'E501', 'D400', 'D403'):
+        assert code in result.stdout, (code, result.stdout)

@@ -32,7 +32,7 @@ def pip(*args, cwd):
 def test_wheel_is_ros_free_and_declares_console_scripts(tmp_path):
     source = tmp_path / 'src'
     source.mkdir()
-    for name in ('setup.py', 'setup.cfg', 'README.md'):
+    for name in ('setup.py', 'pyproject.toml', 'README.md'):
         shutil.copy(REPO_ROOT / name, source / name)
     shutil.copytree(REPO_ROOT / 'live_ros', source / 'live_ros',
                     ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
