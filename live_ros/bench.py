@@ -271,7 +271,7 @@ def _prime(session, method, embeds, target_tokens, reply_text):
     if session.model.device.type == 'cuda':
         torch.cuda.synchronize()
     session.frame_index = i - 1
-    session.last_frame_time = (i - 1) / 2.0
+    session.last_frame_time = (i - 1) / session.model.cfg.fps
     return time.perf_counter() - start, i
 
 

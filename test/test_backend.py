@@ -108,8 +108,8 @@ def test_compiled_steps_equal_eager_and_never_recompile(tiny):
 def test_backlog_in_one_forward_equals_one_by_one(tiny, engine):
     model, silent, speak = tiny
     frames, queries = script(silent, speak)
-    one = StreamingSession(model, max_new_tokens=5, engine=engine)
-    batch = StreamingSession(model, max_new_tokens=5, engine=engine)
+    one = StreamingSession(model, max_new_tokens=5, engine=engine, record_frames=True)
+    batch = StreamingSession(model, max_new_tokens=5, engine=engine, record_frames=True)
     one_logits, one_out = run(one, frames, queries)
     forwards = []
     real_feed = batch.backend.feed

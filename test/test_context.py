@@ -28,7 +28,8 @@ def test_5000_frame_stream_stays_in_budget_and_keeps_answering(tmp_path):
     model, _ = build_tiny_live_model(tmp_path)
     silent, speak = steer_frame_decisions(model)
     budget = 256
-    session = StreamingSession(model, context_budget=budget, max_new_tokens=4)
+    session = StreamingSession(model, context_budget=budget, max_new_tokens=4,
+                               record_frames=True)
     asked, answered, spoke = {}, {}, []
     for i in range(5000):
         t = i * 0.5

@@ -25,7 +25,7 @@ def full_forward_logits(model, session):
 
 def test_cache_path_equals_full_forward(tiny):
     model, silent, speak = tiny
-    session = StreamingSession(model, max_new_tokens=4)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=4)
     for i in range(6):
         session.push_frame(speak if i == 2 else silent, i * 0.5)
         torch.testing.assert_close(session.last_logits, full_forward_logits(model, session),
@@ -39,7 +39,7 @@ def test_cache_path_equals_full_forward(tiny):
 
 def test_silent_frames_stay_silent_and_threshold_is_live(tiny):
     model, silent, _ = tiny
-    session = StreamingSession(model, max_new_tokens=3)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=3)
     out = [session.push_frame(silent, i * 0.5) for i in range(4)]
     assert out == [[], [], [], []]
     # Streaming EOS only: frames joined by the interval token, nothing generated.
@@ -56,7 +56,7 @@ def test_spontaneous_response_streams_tokens_and_resumes_stream(tiny):
     model, silent, speak = tiny
     tokens = []
     done = []
-    session = StreamingSession(model, max_new_tokens=5,
+    session = StreamingSession(model, record_frames=True, max_new_tokens=5,
                                on_token=lambda q, text, t: tokens.append((q, text, t)),
                                on_response=done.append)
     session.push_frame(silent, 0.0)
@@ -80,7 +80,7 @@ def test_spontaneous_response_streams_tokens_and_resumes_stream(tiny):
 def test_query_inserted_after_last_frame_at_or_before_t(tiny):
     model, silent, _ = tiny
     tok = model.tokenizer
-    session = StreamingSession(model, max_new_tokens=2)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=2)
     q1 = session.ask('What am I doing?', 1.2)
     q2 = session.ask('Where is the cup?', 2.0)
     got = []
@@ -108,7 +108,7 @@ def test_query_inserted_after_last_frame_at_or_before_t(tiny):
 
 def test_rgb_frames_and_reset(tiny):
     model, _, _ = tiny
-    session = StreamingSession(model, max_new_tokens=2, response_threshold=0.0)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=2, response_threshold=0.0)
     frame = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
     session.push_frame(frame, 0.0)
     assert len(session.fed_frames) >= 1 and session.cache_tokens == len(session.fed_ids)
@@ -122,7 +122,7 @@ def test_sampling_is_seeded_and_bounded(tiny):
     model, silent, speak = tiny
     texts = []
     for _ in range(2):
-        session = StreamingSession(model, max_new_tokens=6, seed=3,
+        session = StreamingSession(model, record_frames=True, max_new_tokens=6, seed=3,
                                    sampling={'temperature': 0.8, 'top_k': 5})
         session.push_frame(silent, 0.0)
         (r,) = session.push_frame(speak, 0.5)
@@ -134,7 +134,8 @@ def test_sampling_is_seeded_and_bounded(tiny):
 def test_cancel_cuts_the_answer_and_keeps_the_cache_consistent(tiny):
     model, silent, _ = tiny
     seen = []
-    session = StreamingSession(model, max_new_tokens=50, response_threshold=0.0)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=50,
+                               response_threshold=0.0)
     stop_ids = session.template.stop_token_ids
     session.template.stop_token_ids = frozenset()  # only max_new_tokens or cancel end it
 
@@ -162,7 +163,7 @@ def test_cancel_cuts_the_answer_and_keeps_the_cache_consistent(tiny):
 
 def test_cancel_before_the_answer_skips_the_question(tiny):
     model, silent, _ = tiny
-    session = StreamingSession(model, max_new_tokens=4, response_threshold=0.0)
+    session = StreamingSession(model, record_frames=True, max_new_tokens=4, response_threshold=0.0)
     session.push_frame(silent, 0.0)
     query_id = session.ask('What am I doing?', t=2.0)   # due after a later frame
     session.cancel(query_id)

@@ -24,6 +24,13 @@ from live_ros.streaming.text_stream import TextStream
 
 __all__ = ['Response', 'StreamingSession', 'cache_argument']
 
+#: Room for a turn's template text around its words (']\nUser: ', '\nAssistant:', eos), an
+#: upper bound for every tokenizer we use.
+TURN_TEMPLATE_TOKENS = 16
+#: Room a response being decoded must keep: its next token, the eos the template appends at a
+#: cut, and the interval or stream token that follows.
+END_OF_TURN_TOKENS = 3
+
 
 @dataclass
 class Response:
@@ -54,7 +61,7 @@ class StreamingSession:
     def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
                  sampling=None, on_token=None, on_response=None, system_prompt=None,
                  keep_frames=None, keep_turns=None, seed=0, context_mode=None, engine=None,
-                 compile=None, backend=None):
+                 compile=None, backend=None, record_frames=False):
         cfg = model.cfg
         self.context_mode = context_mode or cfg.context_mode
         if self.context_mode not in ('bounded', 'reference'):
@@ -78,6 +85,9 @@ class StreamingSession:
         self._warpers = _build_warpers(self.sampling)
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
+        # fed_frames holds every frame embedding the cache holds: for tests that check the
+        # cache against a full forward, never in an always-on deployment.
+        self.record_frames = record_frames
         self.engine = engine or cfg.engine
         # ``backend``: one already built (its static cache and compiled steps), e.g. shared by
         # benchmark sessions run one after the other; it is reset here.
@@ -103,7 +113,7 @@ class StreamingSession:
         self.last_frame_time = None
         self.last_logits = None
         self.fed_ids = []  # ids in the cache (since the last rebuild)
-        self.fed_frames = []  # frame embeddings in the cache (since the last rebuild)
+        self.fed_frames = []  # with record_frames: frame embeddings in the cache, likewise
         self.responses = deque(maxlen=10000)  # recent ones; an always-on stream runs for hours
         self._outbox = []
         self.max_cache_tokens = 0
@@ -234,7 +244,8 @@ class StreamingSession:
             ids = ids[:ends[kept - 1] + 1]
             embeds = embeds[:kept * self.model.tokens_per_frame]
         self.fed_ids[start_ids:] = ids
-        self.fed_frames.append(embeds)
+        if self.record_frames:
+            self.fed_frames.append(embeds)
         self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
         self.last_logits = logits[kept - 1]
         for frame in frames[:kept]:
@@ -307,7 +318,7 @@ class StreamingSession:
             return self.last_logits
         self.last_logits = self.backend.feed(ids, frame_embeds, step=step)[-1]
         self.fed_ids.extend(ids)
-        if frame_embeds is not None:
+        if frame_embeds is not None and self.record_frames:
             self.fed_frames.append(frame_embeds.reshape(-1, frame_embeds.shape[-1]))
         self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
         return self.last_logits
@@ -348,7 +359,7 @@ class StreamingSession:
         baselines' silence.
         """
         query_tokens = len(self.template.tokenize(query)) if query else 0
-        self._ensure_room(query_tokens + 16 + self.max_new_tokens)
+        self._ensure_room(query_tokens + TURN_TEMPLATE_TOKENS + self.max_new_tokens)
         if query is not None:
             self.enc.user(query)
             self.history.add_turn('user', query)
@@ -363,7 +374,7 @@ class StreamingSession:
                 self.on_token(query_id, text.add(token).strip(), t)
             cancelled = bool(query_id) and self._is_cancelled(query_id)
             if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
-                    or not self.policy.fits(self.cache_tokens, 1 + 2)
+                    or not self.policy.fits(self.cache_tokens, END_OF_TURN_TOKENS)
                     or self._interrupted.is_set() or cancelled):
                 break
             logits = self._feed([token], step=True)
@@ -384,7 +395,7 @@ class StreamingSession:
 
         The eos stays pending and goes in with the next event, as after any response.
         """
-        self._ensure_room(16)
+        self._ensure_room(TURN_TEMPLATE_TOKENS)
         self.enc.assistant_prefix()
         self._feed(self.enc.take())
         self.enc.assistant_generated([self.model.eos_token_id])
