@@ -489,16 +489,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog='live-bench', description=__doc__.split('\n')[0])
     parser.add_argument('--model', default=None,
                         help='model dir or preset (default: the embedded default model)')
-    parser.add_argument('--device', default=None)
+    parser.add_argument('--device', default=None, help='cpu, cuda, ... (default: auto)')
     parser.add_argument('--seconds', type=float, default=60.0, help='stream length (s)')
-    parser.add_argument('--methods', default=','.join(METHODS))
-    parser.add_argument('--question', default=DEFAULT_QUESTION)
-    parser.add_argument('--question-time', type=float, default=None)
+    parser.add_argument('--methods', default=','.join(METHODS),
+                        help='comma list of live, per_frame, interleaved')
+    parser.add_argument('--question', default=DEFAULT_QUESTION,
+                        help='question asked once mid-stream (its time to first token)')
+    parser.add_argument('--question-time', type=float, default=None,
+                        help='stream time of the question in s (default: a third in)')
     parser.add_argument('--growth-minutes', default=','.join(map(str, GROWTH_MINUTES)),
                         help="comma list of stream positions in minutes ('' to skip)")
-    parser.add_argument('--probe-frames', type=int, default=6)
-    parser.add_argument('--context-budget', type=int, default=None)
-    parser.add_argument('--max-new-tokens', type=int, default=None)
+    parser.add_argument('--probe-frames', type=int, default=6,
+                        help='frames timed at each growth position (median)')
+    parser.add_argument('--context-budget', type=int, default=None,
+                        help='KV cache token budget (default: the model config)')
+    parser.add_argument('--max-new-tokens', type=int, default=None,
+                        help='longest response in tokens (default: the model config)')
     parser.add_argument('--no-pipeline', action='store_true',
                         help='skip the end-to-end StreamPipeline run')
     parser.add_argument('--engines', default=','.join(ENGINES),

@@ -413,15 +413,19 @@ def main(argv=None):
     p.add_argument('--model', required=True, help='model dir (or preset)')
     p.add_argument('--data', nargs='*', default=[],
                    help='synthetic:<split>:<n>[:<s>] or dialogue JSON files')
-    p.add_argument('--format', default=None, choices=['live', 'per_frame', 'interleaved'])
+    p.add_argument('--format', default=None, choices=['live', 'per_frame', 'interleaved'],
+                   help='layout the model was trained in (default: its train_config.yaml)')
     p.add_argument('--threshold', type=float, default=0.0,
                    help='decision threshold of the teacher-forced metrics (0: argmax)')
-    p.add_argument('--max-frames', type=int, default=None)
-    p.add_argument('--feature-cache', default=None)
+    p.add_argument('--max-frames', type=int, default=None,
+                   help='frames per stream at most (default: all)')
+    p.add_argument('--feature-cache', default=None,
+                   help='folder of cached vision features (as in training)')
     p.add_argument('--free-run', type=int, default=0, help='play N of the dialogues live')
     p.add_argument('--free-threshold', type=float, default=None,
                    help="response threshold when playing live (default: the model's)")
-    p.add_argument('--match-window', type=float, default=4.0)
+    p.add_argument('--match-window', type=float, default=4.0,
+                   help='seconds within which a free-run response matches a true one')
     p.add_argument('--long', nargs='*', type=float, default=[], metavar='MINUTES',
                    help='free-running report on mixed synthetic streams of these lengths '
                         '(e.g. --long 5 30): spontaneous responses/min vs truth, repeats')
@@ -433,9 +437,11 @@ def main(argv=None):
     p.add_argument('--coin-tasks', default='step,next,task,procedure,task_procedure',
                    help='COIN benchmarks to run (comma list)')
     p.add_argument('--coin-split', default='test', help="COIN subset: 'test' or 'train'")
-    p.add_argument('--coin-limit', type=int, default=None)
-    p.add_argument('--threads', type=int, default=None)
-    p.add_argument('--out', default='outputs/eval')
+    p.add_argument('--coin-limit', type=int, default=None,
+                   help='questions per COIN benchmark at most (default: all)')
+    p.add_argument('--threads', type=int, default=None, help='torch threads')
+    p.add_argument('--out', default='outputs/eval',
+                   help='output folder (eval.json, timeline.png)')
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
     if a.threads:
         torch.set_num_threads(a.threads)

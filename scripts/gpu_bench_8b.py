@@ -325,12 +325,15 @@ def main(argv=None):
     """Run the benchmark and print/write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--tiny', action='store_true', help='tiny shapes on CPU (smoke test)')
-    parser.add_argument('--minutes', type=float, default=5.0)
-    parser.add_argument('--fps', type=float, default=2.0)
+    parser.add_argument('--minutes', type=float, default=5.0,
+                        help='stream length of the fast LIVE run')
+    parser.add_argument('--fps', type=float, default=2.0, help='stream rate')
     parser.add_argument('--speak-every', type=int, default=8,
                         help='frames between spontaneous responses (schedule)')
-    parser.add_argument('--response-tokens', type=int, default=16)
-    parser.add_argument('--queries', type=int, default=3)
+    parser.add_argument('--response-tokens', type=int, default=16,
+                        help='tokens per response (random weights never stop early)')
+    parser.add_argument('--queries', type=int, default=3,
+                        help='questions asked at even intervals (time to first token)')
     parser.add_argument('--eager-frames', type=int, default=120,
                         help='frames for the eager reference path (LoRA unmerged)')
     parser.add_argument('--baseline-frames', type=int, default=60,

@@ -121,7 +121,8 @@ def parallel(model, frames, **session_kw):
 
 def check(model, frames):
     """Print cache-vs-full-forward logit error and whether threaded == sequential."""
-    session = StreamingSession(model, max_new_tokens=4, response_threshold=1.01)
+    session = StreamingSession(model, max_new_tokens=4, response_threshold=1.01,
+                               record_frames=True)
     for i, frame in enumerate(frames[:6]):
         session.push_frame(frame, i * 0.5)
     session.ask('What am I doing?', 3.0)
@@ -146,12 +147,14 @@ def check(model, frames):
 def main():
     """Run both workloads sequentially and in parallel; print a table."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--frames', type=int, default=40)
+    parser.add_argument('--frames', type=int, default=40, help='frames to stream')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: all cores)')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--size', choices=sorted(SIZES), default='small')
-    parser.add_argument('--check', action='store_true')
+    parser.add_argument('--device', default='cpu', help='torch device')
+    parser.add_argument('--size', choices=sorted(SIZES), default='small',
+                        help='model size to build')
+    parser.add_argument('--check', action='store_true',
+                        help='first verify cache == full forward and threaded == sequential')
     args = parser.parse_args()
     torch.set_num_threads(args.threads or os.cpu_count())
     device, dtype = resolve_device_dtype(args.device)

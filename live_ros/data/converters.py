@@ -230,14 +230,14 @@ def main(argv=None):
                    [f'coin-{t}' for t in COIN_TASKS],
                    help='what the annotations are: Ego4D narrations, COIN / GoalStep steps '
                         '(training dialogues), or one COIN benchmark')
-    p.add_argument('annotations')
-    p.add_argument('output')
-    p.add_argument('--video-root', default='')
-    p.add_argument('--fps', type=float, default=2.0)
+    p.add_argument('annotations', help='annotation JSON file')
+    p.add_argument('output', help='dialogue file to write (.json or .jsonl)')
+    p.add_argument('--video-root', default='', help='folder of the videos (<uid>.mp4)')
+    p.add_argument('--fps', type=float, default=2.0, help='stream rate (the paper: 2)')
     p.add_argument('--split', default=None, help='COIN subset (training / testing)')
     p.add_argument('--video-uids', default=None,
                    help='JSON list of Ego4D video uids: the split to convert')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0, help='seed of the random query times')
     p.add_argument('--rewrite-lm', default=None, help='local causal LM dir for rewriting')
     a = p.parse_args(argv)
     if a.kind == 'ego4d-narration':

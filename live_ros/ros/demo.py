@@ -120,18 +120,23 @@ def main(argv=None):
     parser.add_argument('--forever', action='store_true', help='run until Ctrl-C')
     parser.add_argument('--short', action='store_true', help='a short run (tests)')
     parser.add_argument('--ask-at', type=float, default=20.0, help='stream time of the question')
-    parser.add_argument('--question', default=DEFAULT_QUESTION)
+    parser.add_argument('--question', default=DEFAULT_QUESTION,
+                        help='question asked through the ask service midway')
     parser.add_argument('--instruction', default=DEFAULT_INSTRUCTION,
                         help="said at the first frame ('' for none): the model was trained to "
                         'narrate after such a request')
     parser.add_argument('--publish-fps', type=float, default=None,
                         help='publishing rate (default: 2 for the synthetic world, else the '
                         "source's own rate); live_node samples 2 fps either way")
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--domain-id', type=int, default=None)
-    parser.add_argument('--load-timeout', type=float, default=240.0)
-    parser.add_argument('--answer-timeout', type=float, default=60.0)
-    parser.add_argument('--log-dir', default=str(LOG_DIR))
+    parser.add_argument('--device', default='cpu', help='torch device of live_node')
+    parser.add_argument('--domain-id', type=int, default=None,
+                        help='ROS_DOMAIN_ID (default: one no process here uses)')
+    parser.add_argument('--load-timeout', type=float, default=240.0,
+                        help='seconds to wait for the model to load')
+    parser.add_argument('--answer-timeout', type=float, default=60.0,
+                        help='seconds to wait for the answer to the question')
+    parser.add_argument('--log-dir', default=str(LOG_DIR),
+                        help='folder for the node logs')
     args = parser.parse_args(argv)
     if args.short:
         args.seconds, args.ask_at = min(args.seconds, 16.0), min(args.ask_at, 6.0)
