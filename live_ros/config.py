@@ -108,11 +108,11 @@ class LiveConfig:
             values['lora'] = LoraSettings(**values['lora'])
         return cls(**values)
 
-    def replace(self, **changes):
+    def replace(self, **changes) -> 'LiveConfig':
         """Copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 
-    def save(self, directory):
+    def save(self, directory: str) -> str:
         """Write live_config.json into a model directory."""
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, CONFIG_NAME)
@@ -121,7 +121,7 @@ class LiveConfig:
         return path
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str) -> 'LiveConfig':
         """Read live_config.json from a model directory (or the file itself)."""
         if os.path.isdir(path):
             path = os.path.join(path, CONFIG_NAME)
@@ -184,7 +184,7 @@ PRESETS = {
 }
 
 
-def preset(name, **overrides):
+def preset(name: str, **overrides) -> LiveConfig:
     """Return a fresh LiveConfig of a named preset, with fields overridden."""
     if name not in PRESETS:
         raise KeyError(f'unknown preset {name!r}; known: {sorted(PRESETS)}')
@@ -207,7 +207,7 @@ def is_embedded_default(model):
     return os.path.abspath(str(model)) == os.path.abspath(EMBEDDED_MODEL_DIR)
 
 
-def resolve_model_path(model=None):
+def resolve_model_path(model: str | None = None) -> str:
     """Return what ``load_live_model`` should load when a user names ``model`` (or nothing).
 
     Nothing means the embedded default model when it is there (so the node, live-infer, the

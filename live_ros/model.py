@@ -12,8 +12,12 @@ table: ids are clamped before the lookup and ``<v>`` positions are overwritten b
 embeddings.
 """
 
-import os
+from __future__ import annotations
 
+import os
+from typing import Optional, Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -101,7 +105,8 @@ class LiveModel(nn.Module):
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def from_config(cls, cfg, device=None, dtype=None, adapter=None, is_trainable=False):
+    def from_config(cls, cfg: LiveConfig, device=None, dtype=None, adapter: Optional[str] = None,
+                    is_trainable: bool = False) -> LiveModel:
         """Build from backbones named in ``cfg``.
 
         ``adapter`` (or ``cfg.adapter``): a peft adapter dir (e.g. videollm-online-8b-v1plus)
@@ -137,7 +142,7 @@ class LiveModel(nn.Module):
         """True once merge_lora() folded the adapter into the base weights."""
         return getattr(self, '_lora_merged', False)
 
-    def merge_lora(self):
+    def merge_lora(self) -> bool:
         """Fold LoRA into the base weights for inference (peft merge_and_unload).
 
         An unmerged LoRA adds two small matmuls per projection per step, which on a GPU at
@@ -197,17 +202,18 @@ class LiveModel(nn.Module):
                                  c.resize_filter)
 
     @torch.no_grad()
-    def encode_frames(self, pixel_values):
+    def encode_frames(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Pixels [B, 3, H, W] -> frame embeddings [B, T, D] (vision + connector)."""
         feats = self.vision(pixel_values.to(self.device))
         return self.connector(feats.to(self.dtype))
 
-    def encode_images(self, images):
+    def encode_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """RGB uint8 frames -> frame embeddings [B, T, D]."""
         return self.encode_frames(self.preprocess(images))
 
     # -- LLM -------------------------------------------------------------------------------------
-    def embed(self, input_ids, frame_embeds=None, frame_tokens=None):
+    def embed(self, input_ids: torch.Tensor, frame_embeds: Optional[torch.Tensor] = None,
+              frame_tokens: Optional[int] = None) -> torch.Tensor:
         """Input embeddings with ``<v>`` positions replaced by frame embeddings (in order).
 
         ``frame_tokens``: the number of ``<v>`` ids when the caller knows it on the host, so
@@ -241,7 +247,7 @@ class LiveModel(nn.Module):
         return self.lm(inputs_embeds=inputs_embeds, **kwargs)
 
     # -- save / load -----------------------------------------------------------------------------
-    def save_pretrained(self, directory):
+    def save_pretrained(self, directory: str) -> str:
         """Save what was trained: live_config.json + peft adapter dir (LoRA + connector).
 
         Without LoRA the connector goes to connector.safetensors.
@@ -266,7 +272,8 @@ class LiveModel(nn.Module):
         return directory
 
 
-def load_live_model(path, device=None, dtype=None, is_trainable=False, **overrides):
+def load_live_model(path: str, device=None, dtype=None, is_trainable: bool = False,
+                    **overrides) -> LiveModel:
     """Load a model dir (live_config.json + adapter/ or connector.safetensors) or a preset."""
     if not os.path.isdir(path) and path in PRESETS:
         cfg = preset(path, **overrides)

@@ -19,6 +19,8 @@ timestamp (a query at t is answered after the last frame at or before t). If no 
 than a query arrives within ``idle_answer_s`` (a paused camera), the query is answered anyway.
 """
 
+from __future__ import annotations
+
 import itertools
 import queue
 import threading
@@ -35,9 +37,10 @@ _STOP = object()
 class StreamPipeline:
     """Threaded streaming engine around a StreamingSession."""
 
-    def __init__(self, model, session=None, queue_size=8, on_response=None, on_token=None,
-                 batch_size=4, drop_frames=True, idle_answer_s=1.0, max_frame_age_s=2.0,
-                 start=True):
+    def __init__(self, model, session: StreamingSession | None = None, queue_size: int = 8,
+                 on_response=None, on_token=None, batch_size: int = 4,
+                 drop_frames: bool = True, idle_answer_s: float = 1.0,
+                 max_frame_age_s: float = 2.0, start: bool = True):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
@@ -74,7 +77,7 @@ class StreamPipeline:
         else:
             self._closed = True   # a configured, inactive lifecycle node: start() later
 
-    def start(self):
+    def start(self) -> None:
         """Start the encoder and decoder threads; after close() the stream goes on from there.
 
         The session keeps its context and the query ids keep counting, so a paused node (a
@@ -98,13 +101,13 @@ class StreamPipeline:
         self._decoder.start()
 
     @property
-    def running(self):
+    def running(self) -> bool:
         """True while the engine threads run (between start() and close())."""
         return any(thread is not None and thread.is_alive()
                    for thread in (self._encoder, self._decoder))
 
     # -- producer side ---------------------------------------------------------------------
-    def submit_frame(self, rgb, stamp):
+    def submit_frame(self, rgb, stamp: float) -> None:
         """Queue an RGB uint8 HxWx3 frame at stream time ``stamp`` (never blocks when dropping)."""
         stamp = float(stamp)
         with self._raw_cond:
@@ -123,7 +126,7 @@ class StreamPipeline:
             self._note_backlog()
             self._raw_cond.notify_all()
 
-    def submit_query(self, text, stamp):
+    def submit_query(self, text: str, stamp: float) -> int:
         """Queue a question at stream time ``stamp``; return its query id."""
         query_id = next(self._query_ids)
         self._query_submitted[query_id] = time.perf_counter()
@@ -131,7 +134,7 @@ class StreamPipeline:
         self._bump('queries_received')
         return query_id
 
-    def cancel_query(self, query_id):
+    def cancel_query(self, query_id: int) -> bool:
         """Give up on a question (StreamingSession.cancel); False if it is answered already.
 
         Never blocks: a response being decoded ends at its next token on the decoder thread,
@@ -142,7 +145,7 @@ class StreamPipeline:
         self.session.cancel(query_id)
         return True
 
-    def reset(self):
+    def reset(self) -> None:
         """Drop everything queued and start a new stream (returns when the cache is empty)."""
         with self._session_lock:
             with self._raw_cond:
@@ -158,7 +161,7 @@ class StreamPipeline:
             self.session.reset()
             self._newest_stamp = self._last_decoded_stamp = None
 
-    def stats(self):
+    def stats(self) -> dict:
         """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
         with self._stats_lock:
             out = dict(self._stats)
@@ -168,7 +171,7 @@ class StreamPipeline:
         out['device'] = str(self.model.device)
         return out
 
-    def close(self, timeout=5.0):
+    def close(self, timeout: float = 5.0) -> bool:
         """Stop both threads and join them (frames still queued are discarded).
 
         A response being decoded ends at its next token (StreamingSession.interrupt); queued
@@ -193,7 +196,7 @@ class StreamPipeline:
                 thread.join(max(0.0, deadline - time.monotonic()))
         return not self.running
 
-    def wait_idle(self, timeout=60.0):
+    def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until every submitted frame and query has been decoded (tests, offline runs)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -9,11 +9,14 @@ otherwise). A query asked at time t is inserted after the last frame at or befor
 answered at once. A backlog of frames goes in one forward (push_frames) with the same results.
 """
 
+from __future__ import annotations
+
 import itertools
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, TYPE_CHECKING, Union
 
 import numpy as np
 import torch
@@ -23,6 +26,13 @@ from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bo
 from live_ros.streaming.text_stream import TextStream
 
 __all__ = ['Response', 'StreamingSession', 'cache_argument']
+
+if TYPE_CHECKING:
+    from live_ros.model import LiveModel
+    from live_ros.template import DialogueEncoder
+
+#: A frame: embeddings [T, D] from model.encode_frames, or an RGB uint8 HxWx3 image.
+Frame = Union[torch.Tensor, np.ndarray]
 
 #: Room for a turn's template text around its words (']\nUser: ', '\nAssistant:', eos), an
 #: upper bound for every tokenizer we use.
@@ -58,10 +68,15 @@ class StreamingSession:
     every finished response.
     """
 
-    def __init__(self, model, response_threshold=None, max_new_tokens=None, context_budget=None,
-                 sampling=None, on_token=None, on_response=None, system_prompt=None,
-                 keep_frames=None, keep_turns=None, seed=0, context_mode=None, engine=None,
-                 compile=None, backend=None, record_frames=False):
+    def __init__(self, model: LiveModel, response_threshold: Optional[float] = None,
+                 max_new_tokens: Optional[int] = None, context_budget: Optional[int] = None,
+                 sampling: Optional[dict] = None,
+                 on_token: Optional[Callable[[int, str, float], None]] = None,
+                 on_response: Optional[Callable[[Response], None]] = None,
+                 system_prompt: Optional[str] = None, keep_frames: Optional[int] = None,
+                 keep_turns: Optional[int] = None, seed: int = 0,
+                 context_mode: Optional[str] = None, engine: Optional[str] = None,
+                 compile: Optional[str] = None, backend=None, record_frames: bool = False):
         cfg = model.cfg
         self.context_mode = context_mode or cfg.context_mode
         if self.context_mode not in ('bounded', 'reference'):
@@ -102,7 +117,7 @@ class StreamingSession:
         self.reset()
 
     # -- state -----------------------------------------------------------------------------
-    def reset(self):
+    def reset(self) -> None:
         """Start a new stream: empty cache, system prompt pending, no queued queries."""
         self.backend.reset()
         self.enc = self.template.encoder()
@@ -122,7 +137,7 @@ class StreamingSession:
             self._cancelled.clear()
 
     @property
-    def cache_tokens(self):
+    def cache_tokens(self) -> int:
         """Tokens held by the KV cache (counted on the host: no device read)."""
         return self.backend.length
 
@@ -132,22 +147,22 @@ class StreamingSession:
         return self.backend.cache
 
     @property
-    def rebuilds(self):
+    def rebuilds(self) -> int:
         """Number of context rebuilds so far."""
         return self.policy.rebuilds
 
-    def interrupt(self):
+    def interrupt(self) -> None:
         """End the response being decoded at its next token, and every later one, until resume.
 
         Thread-safe; a shutdown must not wait for max_new_tokens tokens on a loaded CPU.
         """
         self._interrupted.set()
 
-    def resume(self):
+    def resume(self) -> None:
         """Let responses run to their end again after interrupt(), keeping the context."""
         self._interrupted.clear()
 
-    def cancel(self, query_id):
+    def cancel(self, query_id: int) -> None:
         """Give up on a question: not answered if still queued, cut at its next token if now.
 
         Thread-safe (an action client cancels from the executor). Either way one Response with
@@ -167,7 +182,7 @@ class StreamingSession:
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
-    def push_frame(self, frame, t):
+    def push_frame(self, frame: Frame, t: float) -> list[Response]:
         """Feed one frame at stream time ``t``; return the responses produced."""
         start = time.perf_counter()
         t = float(t)
@@ -176,7 +191,7 @@ class StreamingSession:
             self.after_frame(logits, t, start)
         return self.take_responses()
 
-    def after_frame(self, logits, t, start):
+    def after_frame(self, logits: torch.Tensor, t: float, start: float) -> None:
         """Act on a frame no question is due after: LIVE's streaming-EOS decision.
 
         The hook of the paper's baselines (streaming/baselines.py), which reply after every
@@ -187,7 +202,7 @@ class StreamingSession:
             self.respond(t, start, interval_prob=p_interval)
 
     @torch.no_grad()
-    def push_frames(self, frames, times):
+    def push_frames(self, frames: Sequence[Frame], times: Sequence[float]) -> list[Response]:
         """Feed a backlog of frames in as few forwards as it allows; same results as push_frame.
 
         Frames that piled up while a response was decoded go into one forward, the streaming-
@@ -259,7 +274,7 @@ class StreamingSession:
         return kept
 
     @torch.no_grad()
-    def feed_frame(self, frame, t):
+    def feed_frame(self, frame: Frame, t: float) -> torch.Tensor:
         """Answer earlier queries, then feed the frame; return the logits after its last token.
 
         The frame half of ``push_frame``, without what follows it (``after_frame``).
@@ -276,7 +291,8 @@ class StreamingSession:
         return logits
 
     @torch.no_grad()
-    def ask(self, text, t=None, query_id=None):
+    def ask(self, text: str, t: Optional[float] = None,
+            query_id: Optional[int] = None) -> int:
         """Queue a question at stream time ``t`` (default: now); return its query id."""
         if query_id is None:
             query_id = next(self._query_ids)
@@ -289,12 +305,12 @@ class StreamingSession:
         return query_id
 
     @torch.no_grad()
-    def flush_queries(self):
+    def flush_queries(self) -> list[Response]:
         """Answer every queued query now (end of stream); return the responses."""
         self._answer_due(lambda qt: True)
         return self.take_responses()
 
-    def take_responses(self):
+    def take_responses(self) -> list[Response]:
         """Responses produced since the last call (push_frame returns them too)."""
         out, self._outbox = self._outbox, []
         return out
@@ -323,7 +339,7 @@ class StreamingSession:
         self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
         return self.last_logits
 
-    def decide(self, logits):
+    def decide(self, logits: torch.Tensor) -> tuple[bool, float]:
         """Streaming EOS after a frame: (speak, P(interval)), one device read."""
         return decide_frames(logits[None], self.model.interval_token_id,
                              self.response_threshold)[0]
@@ -350,8 +366,9 @@ class StreamingSession:
         if not self.policy.fits(self.cache_tokens + self._pending_tokens(), need):
             self._rebuild()
 
-    def respond(self, t, start, query_id=0, query=None, interval_prob=None,
-                empty_is_silence=False):
+    def respond(self, t: float, start: float, query_id: int = 0, query: Optional[str] = None,
+                interval_prob: Optional[float] = None,
+                empty_is_silence: bool = False) -> Optional[Response]:
         """Decode an assistant turn into the cache now; return its Response (or None).
 
         ``query`` is asked first when given. ``empty_is_silence``: a turn that ends at once
@@ -390,7 +407,7 @@ class StreamingSession:
             latency_s=time.perf_counter() - start, token_ids=generated, query=query,
             interval_prob=interval_prob, cancelled=cancelled))
 
-    def silent_turn(self):
+    def silent_turn(self) -> None:
         """Feed an empty assistant turn (``Assistant:`` + eos): the per-frame layout's silence.
 
         The eos stays pending and goes in with the next event, as after any response.
@@ -442,7 +459,7 @@ class StreamingSession:
         self.policy.rebuilds += 1
         self.load_context(enc, frames)
 
-    def load_context(self, enc, frames):
+    def load_context(self, enc: DialogueEncoder, frames: Sequence[torch.Tensor]) -> None:
         """Start the cache over from a dialogue encoder's ids in one prefill.
 
         A context rebuild, or a benchmark's history; ``frames`` are the embeddings of its
