@@ -72,6 +72,7 @@ class StreamPipeline:
         self._last_decoded_stamp = None
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
+        self._vision_stream = None   # CUDA only, made by the encoder thread
         if start:
             self.start()
         else:
@@ -218,7 +219,7 @@ class StreamPipeline:
                          for _ in range(min(self.batch_size, len(self._raw)))]
                 self._raw_cond.notify_all()
             try:
-                embeds = self.model.encode_images([item[0] for item in batch])
+                embeds = self._encode([item[0] for item in batch])
             except Exception as exc:  # a bad frame must not kill the stream
                 self._error('encode', exc)
                 with self._stats_lock:
@@ -233,6 +234,24 @@ class StreamPipeline:
                         break
                     except queue.Full:
                         continue
+
+    def _encode(self, images):
+        """Run the vision tower on its own CUDA stream, so it overlaps the LLM's kernels.
+
+        The decoder thread launches on the default stream; this thread waits for its own
+        stream before handing the embeddings over, and marks them used by the default stream
+        so the allocator does not reuse their memory early. On a CPU: a plain call.
+        """
+        device = self.model.device
+        if device.type != 'cuda':
+            return self.model.encode_images(images)
+        if self._vision_stream is None:
+            self._vision_stream = torch.cuda.Stream(device=device)
+        with torch.cuda.stream(self._vision_stream):
+            embeds = self.model.encode_images(images)
+        self._vision_stream.synchronize()
+        embeds.record_stream(torch.cuda.default_stream(device))
+        return embeds
 
     def _decode_loop(self):
         while True:

@@ -96,7 +96,8 @@ class StreamingSession:
         self._keep_frames = keep_frames or cfg.context_keep_frames
         self._keep_turns = cfg.context_keep_turns if keep_turns is None else keep_turns
         self._query_ids = itertools.count(1)
-        self._generator = torch.Generator().manual_seed(seed)
+        # Sampling runs where the logits are: one token id read back per step, nothing more.
+        self._generator = torch.Generator(device=model.device).manual_seed(seed)
         self._warpers = _build_warpers(self.sampling)
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
@@ -431,8 +432,8 @@ class StreamingSession:
             scores[self.model.frame_token_id] = -float('inf')
         if self._warpers is None:
             return int(scores.argmax())
-        ids = torch.tensor([generated], dtype=torch.long)
-        scores = self._warpers(ids, scores[None].cpu())[0]
+        ids = torch.tensor([generated], dtype=torch.long, device=scores.device)
+        scores = self._warpers(ids, scores[None])[0]
         probs = scores.softmax(-1)
         return int(torch.multinomial(probs, 1, generator=self._generator))
 
