@@ -450,13 +450,13 @@ def main(argv=None):
 
 def growth(model, embeds, live, minutes, args, device, backend):
     """Measure the silent per-frame cost at stream minutes (bench.growth), fast path."""
-    from live_ros import bench
+    from live_ros.benchmark.growth import growth as measure_growth
     run = {'tokens_per_frame_fed': model.tokens_per_frame + 1, '_typical_reply': ''}
 
     def make(method, m, **kwargs):
         return scheduled_session(method, m, 0, engine='fast', backend=backend, **kwargs)
-    return bench.growth('live', model, None, embeds, run, {}, minutes=minutes, fps=args.fps,
-                        probe_frames=6, make=make)
+    return measure_growth('live', model, None, embeds, run, {}, minutes=minutes,
+                          fps=args.fps, probe_frames=6, make=make)
 
 
 if __name__ == '__main__':

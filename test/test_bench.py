@@ -43,10 +43,12 @@ def test_bench_writes_json_and_plot(tiny_dir, tmp_path):
 
 def test_cache_at_follows_the_bound():
     """The bounded-context arithmetic: grow to the bound, then cycle above the rebuild size."""
-    assert bench.cache_at(10, 11, 40, 1000, 500) == (150, 0)
-    tokens, rebuilds = bench.cache_at(1000, 11, 40, 1000, 500)
+    from live_ros.benchmark.growth import cache_at
+    from live_ros.benchmark.streams import percentile
+    assert cache_at(10, 11, 40, 1000, 500) == (150, 0)
+    tokens, rebuilds = cache_at(1000, 11, 40, 1000, 500)
     assert 500 <= tokens <= 1000 and rebuilds > 0
-    assert bench.percentile([1, 2, 3, 4], 50) == 2 and bench.percentile([], 50) is None
+    assert percentile([1, 2, 3, 4], 50) == 2 and percentile([], 50) is None
 
 
 def test_gpu_script_tiny_runs_both_engines(tmp_path, monkeypatch, capsys):
