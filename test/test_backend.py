@@ -12,16 +12,13 @@ from live_ros.model import LiveModel
 from live_ros.streaming import backend as backend_module
 from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.text_stream import TextStream
-from tiny_models import build_tiny_live_model, save_tiny_llama, steer_frame_decisions, tiny_config
+import test_session
+from tiny_models import build_tiny_live_model, save_tiny_llama, tiny_config
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
-    model, _ = build_tiny_live_model(tmp_path_factory.mktemp('tiny'))
-    silent, speak = steer_frame_decisions(model)
-    return model, silent, speak
+tiny = test_session.tiny   # a steered tiny model: (model, silent frame, speaking frame)
 
 
 def script(silent, speak):
