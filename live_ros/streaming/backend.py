@@ -108,6 +108,16 @@ class HostOffsetStaticCache(StaticCache):
         self.view_length = None if offset is None else min(
             self.bound, -(-(offset + n) // VIEW_BUCKET) * VIEW_BUCKET)
 
+    def crop(self, tokens_to_remove):
+        """Forget the last tokens: only the write position moves back (in place, no copy).
+
+        The stale slots after it are masked and overwritten by the next feed. (Some
+        transformers 5.x versions have no StaticLayer.crop; this works with all of them.)
+        """
+        for layer in self.layers:
+            if layer.is_initialized:
+                layer.cumulative_length.sub_(abs(int(tokens_to_remove)))
+
     def get_query_offset(self, layer_idx=0):
         """Return the host length when given, else the cache's own tensor."""
         if self.host_offset is not None:
