@@ -194,3 +194,20 @@ def test_text_stream_equals_full_decode_at_every_token(tiny):
         if not full.endswith('\ufffd'):
             assert partial == full
     assert stream.text == tok.decode(ids, skip_special_tokens=True)
+
+
+@pytest.mark.parametrize('engine', ['eager', 'fast'])
+def test_one_host_read_per_decoded_token_and_the_cache_stays_exact(tiny, engine):
+    """Decoding runs one step ahead: the read-back of a token overlaps the next forward."""
+    model, silent, speak = tiny
+    session = StreamingSession(model, max_new_tokens=6, engine=engine, record_frames=True)
+    session.push_frame(silent, 0.0)
+    with ScalarReads() as scalars:
+        (response,) = session.push_frame(speak, 0.5)
+    assert scalars.count == len(response.token_ids)
+    # the speculative step after the last token was taken back: cache == what was fed
+    assert session.cache_tokens == len(session.fed_ids) == session.enc.fed
+    ids = torch.tensor([session.fed_ids])
+    with torch.no_grad():
+        full = model(ids, frame_embeds=torch.cat(session.fed_frames)).logits[0, -1].float()
+    torch.testing.assert_close(session.last_logits, full, atol=1e-4, rtol=1e-4)

@@ -70,6 +70,16 @@ class EagerBackend:
         self.length += len(ids)
         return logits.float()
 
+    def feed_token(self, token):
+        """Append one token given as a device tensor (decoding: no read back before the step).
+
+        Returns float logits [1, V] after it; a decode step, which FastBackend may compile.
+        """
+        embeds = self.model.embed(token.reshape(1, 1))
+        logits = self._forward(embeds, 1, True)
+        self.length += 1
+        return logits.float()
+
     def crop(self, length):
         """Keep the first ``length`` tokens of the cache."""
         drop = self.length - int(length)

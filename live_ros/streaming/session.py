@@ -385,17 +385,29 @@ class StreamingSession:
         logits = self._feed(self.enc.take())
         generated = []
         text = TextStream(self.model.tokenizer)
+        pending = self._pick(logits, generated)   # the next token, still on the device
         while True:
-            token = self._pick(logits, generated)
+            # One step ahead: the next forward is queued with the token still on the device,
+            # then the token is read back, so a GPU computes while the host publishes it. If
+            # the token ends the turn, that speculative step is cropped off again.
+            room = self.policy.fits(self.cache_tokens, END_OF_TURN_TOKENS)
+            ahead = None
+            if room and len(generated) + 1 < self.max_new_tokens:
+                ahead = self.backend.feed_token(pending)
+            token = int(pending)
             generated.append(token)
             if self.on_token is not None:
                 self.on_token(query_id, text.add(token).strip(), t)
             cancelled = bool(query_id) and self._is_cancelled(query_id)
-            if (token in self.template.stop_token_ids or len(generated) >= self.max_new_tokens
-                    or not self.policy.fits(self.cache_tokens, END_OF_TURN_TOKENS)
+            if (token in self.template.stop_token_ids or ahead is None
                     or self._interrupted.is_set() or cancelled):
+                if ahead is not None:
+                    self.backend.crop(self.backend.length - 1)
                 break
-            logits = self._feed([token], step=True)
+            self.fed_ids.append(token)
+            self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
+            self.last_logits = logits = ahead[-1]
+            pending = self._pick(logits, generated)
         self.enc.assistant_generated(generated)
         text = self._decode(generated)
         self.history.add_turn('assistant', text)
@@ -427,15 +439,16 @@ class StreamingSession:
         return response
 
     def _pick(self, logits, generated):
+        """Choose the next token on the device (greedy, or sampled); a 0-dim tensor."""
         scores = logits.clone()
         if self.model.frame_token_id < scores.shape[-1]:
             scores[self.model.frame_token_id] = -float('inf')
         if self._warpers is None:
-            return int(scores.argmax())
+            return scores.argmax()
         ids = torch.tensor([generated], dtype=torch.long, device=scores.device)
         scores = self._warpers(ids, scores[None])[0]
         probs = scores.softmax(-1)
-        return int(torch.multinomial(probs, 1, generator=self._generator))
+        return torch.multinomial(probs, 1, generator=self._generator)[0]
 
     def _decode(self, ids):
         return self.model.tokenizer.decode(ids, skip_special_tokens=True).strip()
