@@ -35,7 +35,7 @@ class EagerBackend:
 
     def __init__(self, model):
         self.model = model
-        self._cache_arg = cache_argument(model.lm)
+        self._cache_arg = cache_argument(model.base_lm)   # peft passes it through
         self.cache = None
         self.length = 0
 
