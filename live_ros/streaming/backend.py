@@ -4,8 +4,10 @@ Both backends take the same calls and give the same logits (test_backend):
 
 * ``feed(ids, frame_embeds, logits_at)``: append tokens (``<v>`` positions carry frame
   embeddings) at the end of the cache; return the logits at the given positions of this feed;
+* ``feed_token(token)``: append one decoded token still on the device (decoding one step
+  ahead of reading it back);
 * ``crop(length)``: forget everything after the first ``length`` tokens (a batched backlog
-  whose frame decided to speak part way);
+  whose frame decided to speak part way, the step decoded ahead of a turn's end);
 * ``reset()``; ``length``: tokens in the cache, tracked on the host (never a device read).
 
 ``eager`` is plain transformers with a DynamicCache, kept as the reference. ``fast`` is what a
