@@ -107,9 +107,7 @@ def build_example(template, dialogue, fmt='live', stream_weight=1.0, max_frames=
         elif value.role == 'user':
             enc.user(value.text)
         else:
-            enc.assistant_prefix()
-            content = len(enc.ids)
-            enc.assistant_text(value.text)
+            content = _assistant_turn(enc, value.text)
             if value.learn:
                 replies.append((i, content, enc.response_spans[-1]))
     enc.flush()
@@ -170,9 +168,7 @@ def build_per_frame_example(template, dialogue, max_frames=None, system_prompt=N
         elif value.role == 'user':
             enc.user(value.text)
         else:
-            enc.assistant_prefix()
-            content = len(enc.ids)
-            enc.assistant_text(value.text)
+            content = _assistant_turn(enc, value.text)
             replies.append((content, enc.response_spans[-1], False, frame, i))
     enc.flush()
     ids = list(enc.ids)
@@ -193,6 +189,14 @@ def build_per_frame_example(template, dialogue, max_frames=None, system_prompt=N
         turns.append(turn_span(events, i, content, stop, frame, pending))
         pending = []
     return Example(ids, labels, weights, n_frames, turns, eos, 'per_frame')
+
+
+def _assistant_turn(enc, text):
+    """Append a known assistant turn; return where its content starts."""
+    enc.assistant_prefix()
+    content = len(enc.ids)
+    enc.assistant_text(text)
+    return content
 
 
 def _live_turns(events, frame_pos, replies):
