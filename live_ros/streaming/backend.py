@@ -194,7 +194,8 @@ class FastBackend(EagerBackend):
         if self._compiled is not None and step and n in self.step_lengths:
             self.compiled_lengths.add(n)
             self.cache.set_step(None, n)
-            return self._compiled(embeds, logits_at)
+            # CUDA graphs reuse their output buffer at the next replay: keep a copy
+            return self._compiled(embeds, logits_at).clone()
         self.cache.set_step(self.length, n)
         return self._step(embeds, logits_at)
 
