@@ -33,7 +33,8 @@ def run(session, frames, queries, batched=False):
         session.ask(text, t)
     logits = []
     if batched:
-        session.push_frames([f for f, _ in frames], [t for _, t in frames])
+        returned = session.push_frames([f for f, _ in frames], [t for _, t in frames])
+        assert returned == list(session.responses)   # every response, also of single frames
         return [session.last_logits.clone()], list(session.responses)
     for frame, t in frames:
         session.push_frame(frame, t)

@@ -42,9 +42,10 @@ class PromptedSession(StreamingSession):
     @torch.no_grad()
     def push_frames(self, frames, times):
         """Feed frames one by one: every frame is followed by its turn, nothing to batch."""
+        out = []
         for frame, t in zip(frames, times):
-            self.push_frame(frame, t)
-        return self.take_responses()
+            out += self.push_frame(frame, t)
+        return out
 
 
 def make_session(method, model, **kwargs):

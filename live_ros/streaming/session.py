@@ -214,15 +214,15 @@ class StreamingSession:
         """
         frames = [self._as_embeds(frame) for frame in frames]
         times = [float(t) for t in times]
-        i = 0
+        out, i = [], 0
         while i < len(frames):
             n = self._batchable(times[i:])
             if n == 1:
-                self.push_frame(frames[i], times[i])
+                out += self.push_frame(frames[i], times[i])
                 i += 1
             else:
                 i += self._push_batch(frames[i:i + n], times[i:i + n])
-        return self.take_responses()
+        return out + self.take_responses()
 
     def _batchable(self, times):
         """How many of these frames one forward may take (>= 1)."""
@@ -239,7 +239,9 @@ class StreamingSession:
         start = time.perf_counter()
         self._answer_due(lambda qt: qt < times[0])
         if self._batchable(times) < len(frames):   # an answer took the room
-            self.push_frame(frames[0], times[0])
+            self.feed_frame(frames[0], times[0])   # push_frame without taking the responses
+            if not self._answer_due(lambda qt: qt <= times[0]):
+                self.after_frame(self.last_logits, times[0], start)
             return 1
         snapshot, start_tokens, start_ids = self.enc.copy(), self.cache_tokens, len(self.fed_ids)
         ids, ends = [], []
