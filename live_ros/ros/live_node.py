@@ -34,6 +34,7 @@ and threads.
 """
 
 import collections
+import gc
 import os
 import signal
 import sys
@@ -284,9 +285,7 @@ class LiveNode(LifecycleNode):
         with self._lock:
             self._t0_ns = self._last_t = None
             self._frame_stamps = FrameStamps(FRAME_HEADER_HISTORY)
-        import gc
-
-        import torch
+        import torch   # loaded with the model already; kept out of the node's import
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
