@@ -32,9 +32,9 @@ def live_node_action(context, namespace, params_file, image_topic, log_level):
     """Build live_node once the arguments are known: only given overrides reach the node."""
     overrides = {}
     for name, value_type in PARAMS_FILE_OVERRIDES.items():
-        value = LaunchConfiguration(name).perform(context)
-        if value:
-            overrides[name] = ParameterValue(value, value_type=value_type)
+        if LaunchConfiguration(name).perform(context):
+            # As a substitution, so launch_ros converts the text to the type ('false' -> bool).
+            overrides[name] = ParameterValue(LaunchConfiguration(name), value_type=value_type)
     live_node = Node(
         package='live_ros',
         executable='live_node',

@@ -51,6 +51,7 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.logging import LoggingSeverity
 from rclpy.qos import (
     DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data)
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -709,8 +710,24 @@ def run(args=None):
 
     Fatal and shutdown messages go through the ROS logger (console, log file, /rosout while
     the node lives), logged before rclpy shuts logging down.
+
+    Ctrl-C and SIGTERM are ours, not rclpy's: they end the spin loop and the context stays
+    valid until the node is down, so the shutdown lines still reach /rosout (with rclpy's
+    handler the context is gone first, and every later log line fails to publish). During
+    the model load at start-up they interrupt it at once, as Python's own handler would.
     """
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    spinning = threading.Event()
+
+    def on_stop_signal(signum, frame):
+        first = not stop.is_set()
+        stop.set()
+        if first and not spinning.is_set():
+            raise KeyboardInterrupt
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, on_stop_signal)
     node = None
     code = 0
     logger = rclpy.logging.get_logger('live_node')
@@ -724,7 +741,8 @@ def run(args=None):
         else:
             logger.info('unconfigured: waiting for a lifecycle transition '
                         f'(ros2 lifecycle set {node.get_fully_qualified_name()} configure)')
-        while rclpy.ok() and not node.finalized.is_set():
+        spinning.set()
+        while rclpy.ok() and not node.finalized.is_set() and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -749,7 +767,6 @@ def run(args=None):
         else:
             logger.info('stopped, no thread left')
         rclpy.try_shutdown()
-        _ignore_stop_signals()  # rclpy's shutdown puts the handlers back
     return code
 
 
