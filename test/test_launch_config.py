@@ -186,3 +186,19 @@ def test_video_publisher_only_with_a_source(launch):
         default = launch.arguments[launch.configuration(params[key])]['default_value']
         assert type(yaml.safe_load(default)) is type(declared[key].default), key
     assert launch.configuration(params['source']) == 'video_source'
+
+
+def test_overrides_are_typed_substitutions(launch):
+    """A given override goes to ParameterValue as a LaunchConfiguration, not performed text.
+
+    launch_ros converts a substitution to the parameter type ('false' -> False) but refuses
+    plain text that is not of the type already: `autostart:=false` failed that way.
+    """
+    function = launch.functions['live_node_action']
+    calls = [node for node in ast.walk(function) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Name) and node.func.id == 'ParameterValue']
+    assert calls, 'live_node_action builds no ParameterValue'
+    for call in calls:
+        value = _literal(call.args[0])
+        assert value[0] == 'LaunchConfiguration', ast.unparse(call)
+        assert {kw.arg for kw in call.keywords} == {'value_type'}
