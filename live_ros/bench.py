@@ -115,11 +115,10 @@ def bench(model, seconds=60.0, methods=METHODS, question=DEFAULT_QUESTION,
         log('live-bench: LIVE end to end through StreamPipeline ...')
         pipe = run_pipeline(model, frames, session_kwargs)
         result['live_pipeline'] = pipe
+        # Throughput with the whole clip queued (the decoder feeds a backlog in one forward):
+        # another regime than the per-frame columns, so it is reported beside them.
         if pipe.get('available') and pipe.get('fps'):
-            live = result['methods']['live']
-            live['end_to_end_fps_sequential'] = live['end_to_end_fps']
-            live['end_to_end_fps'] = pipe['fps']
-            live['end_to_end_note'] = 'StreamPipeline: encoder thread parallel to the LLM'
+            result['methods']['live']['pipeline_fps'] = pipe['fps']
     for run in result['methods'].values():
         run.pop('_typical_reply', None)
     return result
@@ -146,6 +145,10 @@ def table(result):
             f'{"-" if ttft is None else f"{1000 * ttft:.0f}"} | '
             f'{r["peak_memory_bytes"] / gb:.2f} | {r["cache_tokens_max"]} | '
             + ' | '.join(growth_cells) + ' |')
+    pipe = result.get('live_pipeline') or {}
+    if pipe.get('fps'):
+        rows += ['', f'LIVE through StreamPipeline with the whole clip queued (encoder thread '
+                 f'parallel, backlog in one forward): {pipe["fps"]:.2f} FPS']
     engines = result.get('engines') or {}
     if engines:
         rows += ['', '| LIVE engine | LLM FPS | silent-frame FPS | response tokens/s | '
