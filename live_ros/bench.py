@@ -18,9 +18,9 @@ the language model do per frame:
 
 All three are the sessions of ``live_ros.streaming.baselines`` (what live-eval plays too):
 the same cache code, the engine's bounded-context policy, greedy decoding, on the same
-pre-encoded frames; the vision encoder
-runs once per frame and is timed on its own. LIVE's end-to-end rate is also measured through
-``StreamPipeline`` (encoder thread in parallel with the LLM) when the engine provides it.
+pre-encoded frames; the vision encoder runs once per frame and is timed on its own. LIVE's
+throughput is also measured through ``StreamPipeline`` (encoder thread in parallel with the
+LLM, the whole clip queued, a backlog fed in one forward) and reported beside the table.
 
 Cost growth over stream length (1, 10, 60 minutes of 2 fps stream time) is measured, not
 extrapolated, at those stream positions: the session is primed (one prefill, like the engine's
