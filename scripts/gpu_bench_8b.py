@@ -190,10 +190,8 @@ def scheduled_session(method, model, speak_every, **kwargs):
 
     The decision's softmax is still computed on every frame, so its cost is measured.
     """
-    from live_ros.streaming.baselines import make_session
-    if method == 'per_frame':
-        kwargs['frame_decision'] = True   # live-bench's per-frame stand-in
-    session = make_session(method, model, **kwargs)
+    from live_ros.benchmark.streams import bench_session   # per-frame: live-bench's stand-in
+    session = bench_session(method, model, **kwargs)
     decide = session.decide
 
     def on_schedule(logits):

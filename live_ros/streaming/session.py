@@ -143,11 +143,6 @@ class StreamingSession:
         return self.backend.length
 
     @property
-    def cache(self):
-        """Return the KV cache object; None before the eager path fed anything."""
-        return self.backend.cache
-
-    @property
     def rebuilds(self) -> int:
         """Number of context rebuilds so far."""
         return self.policy.rebuilds
@@ -185,12 +180,14 @@ class StreamingSession:
     @torch.no_grad()
     def push_frame(self, frame: Frame, t: float) -> list[Response]:
         """Feed one frame at stream time ``t``; return the responses produced."""
-        start = time.perf_counter()
-        t = float(t)
+        self._push_one(frame, float(t), time.perf_counter())
+        return self.take_responses()
+
+    def _push_one(self, frame, t, start):
+        """Feed a frame, then answer what is due or act on it (responses stay in the outbox)."""
         logits = self.feed_frame(frame, t)
         if not self._answer_due(lambda qt: qt <= t):
             self.after_frame(logits, t, start)
-        return self.take_responses()
 
     def after_frame(self, logits: torch.Tensor, t: float, start: float) -> None:
         """Act on a frame no question is due after: LIVE's streaming-EOS decision.
@@ -214,15 +211,15 @@ class StreamingSession:
         """
         frames = [self._as_embeds(frame) for frame in frames]
         times = [float(t) for t in times]
-        out, i = [], 0
+        i = 0
         while i < len(frames):
             n = self._batchable(times[i:])
             if n == 1:
-                out += self.push_frame(frames[i], times[i])
+                self._push_one(frames[i], times[i], time.perf_counter())
                 i += 1
             else:
                 i += self._push_batch(frames[i:i + n], times[i:i + n])
-        return out + self.take_responses()
+        return self.take_responses()
 
     def _batchable(self, times):
         """How many of these frames one forward may take (>= 1)."""
@@ -239,9 +236,7 @@ class StreamingSession:
         start = time.perf_counter()
         self._answer_due(lambda qt: qt < times[0])
         if self._batchable(times) < len(frames):   # an answer took the room
-            self.feed_frame(frames[0], times[0])   # push_frame without taking the responses
-            if not self._answer_due(lambda qt: qt <= times[0]):
-                self.after_frame(self.last_logits, times[0], start)
+            self._push_one(frames[0], times[0], start)
             return 1
         snapshot, start_tokens, start_ids = self.enc.copy(), self.cache_tokens, len(self.fed_ids)
         ids, ends = [], []
