@@ -6,13 +6,17 @@ import pytest
 
 from live_ros.data.format import Dialogue
 from live_ros.data.frames import dialogue_frames
-from live_ros.data.video import (read_folder, read_frames, read_video, resample_indices,
+from live_ros.data.video import (iter_folder, iter_frames, iter_video, resample_indices,
                                  video_info, write_video)
 
 
 def _frames(n, size=64):
     """Frame i is a flat grey image of level 4 * i, so the decoded level says which it is."""
     return [np.full((size, size, 3), 4 * i, np.uint8) for i in range(n)]
+
+
+def read_video(path, fps, max_frames=None, start=0.0):
+    return [rgb for _, rgb in iter_video(path, fps, max_frames, start)]
 
 
 def _index(frame):
@@ -47,10 +51,10 @@ def test_frame_folder_and_colour_order(tmp_path):
         f = f.copy()
         f[0, 0] = (255, 0, 0)  # red pixel, in RGB
         cv2.imwrite(str(tmp_path / f'{i:05d}.png'), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    frames = read_folder(str(tmp_path), 2.0, source_fps=4.0)
+    frames = [rgb for _, rgb in iter_folder(str(tmp_path), 2.0, source_fps=4.0)]
     assert [_index(f[1:]) for f in frames] == [0, 2, 4, 6, 8, 10]
     assert tuple(frames[0][0, 0]) == (255, 0, 0)
-    assert len(read_frames(str(tmp_path), 2.0)) == 12
+    assert len(list(iter_frames(str(tmp_path), 2.0))) == 12
 
 
 def test_dialogue_video_source(tmp_path):
@@ -66,7 +70,7 @@ def test_resample_indices_is_causal():
 
 def test_one_reader_for_training_inference_and_the_publisher(tmp_path):
     """decode_video's times are the clip's; every reader resamples from them the same way."""
-    from live_ros.data.video import decode_video, iter_frames
+    from live_ros.data.video import decode_video
     path = str(tmp_path / 'known.avi')
     write_video(path, _frames(12), fps=6)   # frame i at i / 6 s
     decoded = list(decode_video(path))

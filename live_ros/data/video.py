@@ -130,21 +130,6 @@ def iter_frames(source, fps, max_frames=None, start=0.0):
     return iter_video(source, fps, max_frames, start=start)
 
 
-def read_video(path, fps, max_frames=None, start=0.0):
-    """List the RGB frames of a video file at ``fps`` (iter_video)."""
-    return [rgb for _, rgb in iter_video(path, fps, max_frames, start)]
-
-
-def read_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
-    """List the RGB frames of a frame folder at ``fps`` (iter_folder)."""
-    return [rgb for _, rgb in iter_folder(path, fps, max_frames, source_fps, start)]
-
-
-def read_frames(source, fps, max_frames=None, start=0.0):
-    """List the frames of a video file or a frame folder at ``fps`` from ``start`` s."""
-    return [rgb for _, rgb in iter_frames(source, fps, max_frames, start)]
-
-
 def write_video(path, frames, fps):
     """Write RGB frames to a video file (mp4v / MJPG by extension); used by tests and demos."""
     h, w = frames[0].shape[:2]
