@@ -164,9 +164,7 @@ class FastBackend(EagerBackend):
 
     def __init__(self, model, max_len, compile=None):
         super().__init__(model)
-        self.max_len = int(max_len)
-        self.cache = HostOffsetStaticCache(config=model.base_lm.config,
-                                           max_cache_len=self.max_len)
+        self.cache = HostOffsetStaticCache(config=model.base_lm.config, max_cache_len=max_len)
         self.step_lengths = (1, model.tokens_per_frame + 1)
         self._compiled = None
         self.compiled_lengths = set()   # feed lengths that run compiled (frame and decode steps)
@@ -189,8 +187,9 @@ class FastBackend(EagerBackend):
 
     def _forward(self, embeds, logits_at, step=False):
         n = embeds.shape[1]
-        if self.length + n > self.max_len:
-            raise RuntimeError(f'static cache full: {self.length} + {n} > {self.max_len} tokens')
+        if self.length + n > self.cache.bound:
+            raise RuntimeError(f'static cache full: {self.length} + {n} > {self.cache.bound} '
+                               'tokens')
         if self._compiled is not None and step and n in self.step_lengths:
             self.compiled_lengths.add(n)
             self.cache.set_step(None, n)
