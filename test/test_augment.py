@@ -100,3 +100,10 @@ def test_dataset_draws_a_new_augmentation_each_read(tmp_path):
     assert len(seen) > 2
     plain = StreamDataset([DIALOGUE], model)
     assert plain[0]['example'].labels == plain.examples[0].labels
+
+
+def test_the_default_draws_follow_pythons_seeded_random():
+    random.seed(7)
+    first = [texts(augment(DIALOGUE)) for _ in range(10)]
+    random.seed(7)
+    assert [texts(augment(DIALOGUE)) for _ in range(10)] == first

@@ -29,8 +29,12 @@ CORRECTION = '(Sorry, the last response is wrong) '
 
 
 def augment(dialogue, rng=None):
-    """Return an augmented copy of ``dialogue`` (the dialogue itself when nothing applies)."""
-    rng = rng or random.Random()
+    """Return an augmented copy of ``dialogue`` (the dialogue itself when nothing applies).
+
+    ``rng`` defaults to Python's global random, which torch's DataLoader seeds per worker and
+    epoch (a fresh Random() would seed itself from the OS and not repeat a run).
+    """
+    rng = rng or random
     events = list(stream_events(dialogue))
     assistant = [k for k, (kind, value) in enumerate(events)
                  if kind == 'turn' and value.role == 'assistant' and value.learn]
