@@ -94,6 +94,8 @@ def _trainer_class():
     class LiveTrainer(Trainer):
         """Trainer that saves and resumes only the trained parts of a LiveModel."""
 
+        connector_lr = None
+
         def _save(self, output_dir=None, state_dict=None):
             output_dir = output_dir or self.args.output_dir
             save_trained(self.model.live, output_dir)
@@ -101,6 +103,24 @@ def _trainer_class():
 
         def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
             load_trained(self.model.live, resume_from_checkpoint)
+
+        def create_optimizer(self, model=None):
+            """AdamW with the connector in a group of its own when it has its own rate.
+
+            The connector starts from scratch while LoRA starts at identity; a higher rate
+            for it alone is one of the recipe's levers (train.connector_learning_rate).
+            """
+            if self.optimizer is None and self.connector_lr:
+                params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+                groups = [
+                    {'params': [p for n, p in params if '.connector.' not in n]},
+                    {'params': [p for n, p in params if '.connector.' in n],
+                     'lr': self.connector_lr},
+                ]
+                cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+                kwargs['weight_decay'] = self.args.weight_decay
+                self.optimizer = cls([g for g in groups if g['params']], **kwargs)
+            return super().create_optimizer(model)
 
     return LiveTrainer
 
@@ -213,6 +233,7 @@ def train(cfg, resume=None):
     from transformers.utils import logging
     logging.set_verbosity_warning()
     targs = {**DEFAULT_TRAIN_ARGS, **cfg['train']}
+    connector_lr = targs.pop('connector_learning_rate', None)
     targs.setdefault('output_dir', 'runs/live')
     targs.setdefault('seed', 0)
     if targs.get('bf16', 'auto') == 'auto':
@@ -236,6 +257,7 @@ def train(cfg, resume=None):
     trainer = _trainer_class()(
         model=module, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         data_collator=StreamCollator(live.tokenizer.pad_token_id or live.eos_token_id))
+    trainer.connector_lr = float(connector_lr) if connector_lr else None
     if resume is True:
         from transformers.trainer_utils import get_last_checkpoint
         resume = get_last_checkpoint(args.output_dir)
