@@ -32,10 +32,18 @@ import torch
 
 from live_ros.data.collator import build_example
 from live_ros.data.dataset import StreamDataset, load_data
+from live_ros.data.facts import same_facts
 from live_ros.data.format import Dialogue, stream_events, Turn
 from live_ros.data.frames import iter_dialogue_frames
 from live_ros.metrics import (dialogue_metrics, longest_identical_run, reference_metrics, speaks,
                               summarize)
+
+
+# A spontaneous response counts for content-aware recall / precision when it states the true
+# facts within this many seconds of the true time (4 frames at 2 fps).
+CONTENT_WINDOW_S = 2.0
+# A "stop narrating" request is obeyed when nothing untrue is said from this long after it.
+STOP_GRACE_S = 2.0
 
 
 def model_format(model_dir):
@@ -165,13 +173,17 @@ def truth(dialogue, n_frames=None):
     return spont, answers
 
 
-def match(true_times, pred_times, window):
-    """Greedy one-to-one matching in time order: each true time to the nearest free pred."""
+def match(true_times, pred_times, window, allowed=None):
+    """Greedy one-to-one matching in time order: each true time to the nearest free pred.
+
+    ``allowed(i, j)``, when given, must also hold for a pair (e.g. the same facts).
+    """
     used, pairs = set(), []
     for i, t in enumerate(true_times):
         best = None
         for j, p in enumerate(pred_times):
             if j not in used and abs(p - t) <= window and \
+                    (allowed is None or allowed(i, j)) and \
                     (best is None or abs(p - t) < abs(pred_times[best] - t)):
                 best = j
         if best is not None:
@@ -200,11 +212,17 @@ class Embedder:
 
 
 def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frames=None,
-             embedder=None, progress=False):
-    """Play dialogues live and score the responses against the ground truth."""
+             embedder=None, progress=False, content_window=CONTENT_WINDOW_S):
+    """Play dialogues live and score the responses against the ground truth.
+
+    Besides timing (matched within ``window``) and semantic similarity: fact accuracy
+    (data/facts.py) of the time-matched spontaneous responses and of the answers, and a
+    content-aware recall / precision where a match needs the right facts within
+    ``content_window`` seconds of the true time.
+    """
     embedder = embedder or Embedder()
-    runs, errs, sims, ans_sims = [], [], [], []
-    n_true = n_pred = n_match = n_extra = 0
+    runs, errs, sims, ans_sims, right, ans_right, stops = [], [], [], [], [], [], []
+    n_true = n_pred = n_match = n_extra = n_content = 0
     minutes, longest = 0.0, 0
     if progress:
         from live_ros.progress import progress as bar
@@ -215,6 +233,10 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
         pred = [s for s in said if s['query'] is None]
         pairs = match([t for t, _ in spont], [p['time'] for p in pred], window)
         errs += [abs(pred[j]['time'] - spont[i][0]) for i, j in pairs]
+        right += [same_facts(pred[j]['text'], spont[i][1]) for i, j in pairs]
+        content = match([t for t, _ in spont], [p['time'] for p in pred], content_window,
+                        lambda i, j: same_facts(pred[j]['text'], spont[i][1]))
+        n_content += len(content)
         sims += embedder.similarity([pred[j]['text'] for _, j in pairs],
                                     [spont[i][1] for i, _ in pairs])
         by_query = {}
@@ -223,6 +245,9 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
                 by_query.setdefault(s['query'], s['text'])
         pa = [(by_query[q], text) for _, text, q in answers if q in by_query]
         ans_sims += embedder.similarity([a for a, _ in pa], [b for _, b in pa])
+        ans_right += [q in by_query and same_facts(by_query[q], text)
+                      for _, text, q in answers]
+        stops += stops_obeyed(answers, pred, {j for _, j in content})
         n_true, n_pred, n_match = n_true + len(spont), n_pred + len(pred), n_match + len(pairs)
         n_extra += len(pred) - len(pairs)
         minutes += n / d.fps / 60.0
@@ -232,7 +257,7 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
                      'longest_identical_run': run_longest,
                      'truth': [{'time': t, 'text': x} for t, x in spont],
                      'answers': [{'time': t, 'text': x, 'query': q} for t, x, q in answers],
-                     'matched': pairs})
+                     'matched': pairs, 'content_matched': content})
 
     def mean(values):
         return sum(values) / len(values) if values else None
@@ -242,6 +267,13 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
         'precision': n_match / n_pred if n_pred else None,
         'semantic_match': mean(sims),
         'answer_semantic_match': mean(ans_sims),
+        'fact_accuracy': mean(right),
+        'answer_fact_accuracy': mean(ans_right),
+        'content_recall': n_content / n_true if n_true else None,
+        'content_precision': n_content / n_pred if n_pred else None,
+        'content_window_s': content_window,
+        'stop_obeyed': mean(stops),
+        'stop_requests': len(stops),
         'unprompted_per_min': n_extra / minutes if minutes else None,
         'spoken_per_min': n_pred / minutes if minutes else None,
         'true_per_min': n_true / minutes if minutes else None,
@@ -250,6 +282,24 @@ def free_run(model, dialogues, fmt='live', threshold=None, window=4.0, max_frame
         'dialogues': len(dialogues), 'window_s': window,
     }
     return summary, runs
+
+
+def stops_obeyed(answers, pred, true_preds, grace=STOP_GRACE_S):
+    """Tell for each "stop narrating" request whether the model then kept quiet.
+
+    Quiet: nothing said from ``grace`` s after the request until the next user turn, except
+    responses that state a true event's facts on time (``true_preds``).
+    """
+    from live_ros.data.synthetic import STOP_NARRATING
+    asked = sorted(t for t, _, q in answers)
+    out = []
+    for t, _, q in answers:
+        if q not in STOP_NARRATING:
+            continue
+        end = next((a for a in asked if a > t), math.inf)
+        out.append(not any(t + grace < p['time'] < end and j not in true_preds
+                           for j, p in enumerate(pred)))
+    return out
 
 
 def long_streams(model, minutes, n=1, split='test', offset=900, threshold=None, window=4.0,
@@ -398,7 +448,10 @@ def print_table(report, file=None):
         print(f"\nlong {name} (seeds {r['seeds']}): spontaneous/min {_fmt(sm['spoken_per_min'])} "
               f"vs truth {_fmt(sm['true_per_min'])} (excess {_fmt(sm['excess_per_min'])}), "
               f"longest identical run {sm['longest_identical_run']}, recall "
-              f"{_fmt(sm['recall'])}, precision {_fmt(sm['precision'])}", file=file)
+              f"{_fmt(sm['recall'])}, precision {_fmt(sm['precision'])}, content recall "
+              f"{_fmt(sm['content_recall'])} / precision {_fmt(sm['content_precision'])}, fact "
+              f"accuracy {_fmt(sm['fact_accuracy'])} / answers {_fmt(sm['answer_fact_accuracy'])}"
+              f", stop obeyed {_fmt(sm['stop_obeyed'])} of {sm['stop_requests']}", file=file)
         print('  per slice: ' + ', '.join(
             f"{b['from_min']:g}-{b['to_min']:g} min {_fmt(b['spoken_per_min'])}/"
             f"{_fmt(b['true_per_min'])}" for b in sm['bins']), file=file)

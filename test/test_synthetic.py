@@ -114,7 +114,7 @@ def test_dialogues_use_the_stream_order():
 
 
 def test_mixed_streams_narrate_only_between_request_and_stop():
-    from live_ros.data.synthetic import NARRATE, STOP_ACK, STOP_NARRATING
+    from live_ros.data.synthetic import NARRATE, NARRATE_ACK, STOP_ACK, STOP_NARRATING
     for seed in range(5):
         d = SyntheticWorld(seed).dialogue(600.0, 'mixed')
         assert d.meta['mode'] == 'mixed' and d.num_frames == 1201
@@ -129,6 +129,8 @@ def test_mixed_streams_narrate_only_between_request_and_stop():
                 continue
             if turn.text == STOP_ACK:
                 assert prev.text in STOP_NARRATING and not narrating
+            elif turn.text == NARRATE_ACK:
+                assert prev.text in NARRATE and narrating and prev.time == turn.time
             elif turn.time not in asked:  # spoke on its own
                 assert narrating or 'has' in turn.text or 'complete now' in turn.text
                 answered += 1

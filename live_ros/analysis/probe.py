@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from live_ros.data.synthetic import COLOURS, CELLS, FPS, SHAPES, SyntheticWorld, seeds
+from live_ros.data.synthetic import FPS, SHAPES, SyntheticWorld, seeds
 
 KINDS = ('none', 'appear', 'disappear', 'recolour', 'move', 'stack', 'clear')
 SUBJECTS = ('none',) + SHAPES + ('tower',)

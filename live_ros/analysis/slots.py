@@ -29,7 +29,7 @@ SLOTS = {
 
 
 def slot_of(word):
-    """The slot a (lower-cased, stripped) word fills, or 'other'."""
+    """Return the slot a (lower-cased, stripped) word fills, or 'other'."""
     for slot, words in SLOTS.items():
         if word in words:
             return slot

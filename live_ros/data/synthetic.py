@@ -50,6 +50,14 @@ STOP_NARRATING = (
     'You can stop describing the scene.',
 )
 STOP_ACK = 'OK, I will stay quiet.'
+# A request to narrate is acknowledged at once, as the session answers every user turn there
+# (a reply the model must otherwise invent, and did: a made-up event at t = 0).
+NARRATE_ACK = 'OK, I will narrate what happens.'
+QUESTIONS = {
+    'count': 'How many shapes are there?',
+    'tower': 'How many blocks are in the tower?',
+    'next': 'What is the next step?',
+}
 # Segment kinds of a 'mixed' stream and their odds: narration on request, an assistant that
 # only answers and reports what it was asked to watch for, and stretches where nobody speaks.
 SEGMENTS = (('narration', 0.35), ('assist', 0.4), ('quiet', 0.25))
@@ -223,7 +231,7 @@ class SyntheticWorld:
         mode = mode or rng.choice(('narration', 'assist'))
         turns, busy = [], {e.frame for e in events} | {0}
         if mode == 'narration':
-            turns.append(Turn('user', 0.0, rng.choice(NARRATE)))
+            turns += [Turn('user', 0.0, rng.choice(NARRATE)), Turn('assistant', 0.0, NARRATE_ACK)]
             turns += [Turn('assistant', e.frame / FPS, e.text) for e in events]
         else:
             turns += self._requests(rng, events, n_frames, busy)
@@ -249,7 +257,8 @@ class SyntheticWorld:
             if kind == 'narration':
                 start = lo if lo == 0 else min(
                     [f for f in range(lo, min(hi, lo + 6)) if f not in event_frames] or [lo])
-                turns.append(Turn('user', start / FPS, rng.choice(NARRATE)))
+                turns += [Turn('user', start / FPS, rng.choice(NARRATE)),
+                          Turn('assistant', start / FPS, NARRATE_ACK)]
                 busy.add(start)
                 free = [f for f in range(max(start + 1, hi - 6), hi) if f not in busy]
                 stop = free[0] if hi < n_frames and free else None  # 'stop narrating' here
@@ -347,29 +356,41 @@ class SyntheticWorld:
         kind = rng.choice(kinds)
         if kind in ('colour', 'where'):
             shape = rng.choice(sorted(s.objects))
-            colour, cell = s.objects[shape]
-            if kind == 'colour':
-                return f'What colour is the {shape}?', f'The {shape} is {colour}.'
-            return f'Where is the {shape}?', f'The {shape} is at the {cell}.'
-        if kind == 'count':
-            k = len(s.objects)
-            if k == 1:
-                return 'How many shapes are there?', 'There is one shape.'
-            return 'How many shapes are there?', f'There are {NUMBERS[k]} shapes.'
-        if kind == 'exists':
-            shape = rng.choice(SHAPES)
+            q = f'What colour is the {shape}?' if kind == 'colour' else f'Where is the {shape}?'
+        elif kind == 'exists':
+            q = f'Is there a {rng.choice(SHAPES)}?'
+        else:
+            q = QUESTIONS[kind]
+        return q, self.answer(q, t)
+
+    def answer(self, question, t):
+        """Return the exact answer to one of the world's questions at time t (None if unknown)."""
+        if question in NARRATE:
+            return NARRATE_ACK
+        if question in STOP_NARRATING:
+            return STOP_ACK
+        s = self.state_at(t)
+        shape = next((w for w in SHAPES if w in question), None)
+        if question.startswith('What colour is the') and shape in s.objects:
+            return f'The {shape} is {s.objects[shape][0]}.'
+        if question.startswith('Where is the') and shape in s.objects:
+            return f'The {shape} is at the {s.objects[shape][1]}.'
+        if question.startswith('Is there a') and shape:
             if shape in s.objects:
-                return f'Is there a {shape}?', f'Yes, the {shape} is {s.objects[shape][0]}.'
-            return f'Is there a {shape}?', f'No, there is no {shape}.'
-        if kind == 'tower':
+                return f'Yes, the {shape} is {s.objects[shape][0]}.'
+            return f'No, there is no {shape}.'
+        if question == QUESTIONS['count']:
+            k = len(s.objects)
+            return 'There is one shape.' if k == 1 else f'There are {NUMBERS[k]} shapes.'
+        if question == QUESTIONS['tower']:
             k = len(s.tower)
             noun = 'block' if k == 1 else 'blocks'
-            return 'How many blocks are in the tower?', f'There {"is" if k == 1 else "are"} ' \
-                f'{NUMBERS[k]} {noun} in the tower.'
-        if len(s.tower) < s.tower_target:
-            return 'What is the next step?', \
-                f'Next, stack block {len(s.tower) + 1} of {s.tower_target}.'
-        return 'What is the next step?', 'The tower is complete; next, take it down.'
+            return f'There {"is" if k == 1 else "are"} {NUMBERS[k]} {noun} in the tower.'
+        if question == QUESTIONS['next']:
+            if len(s.tower) < s.tower_target:
+                return f'Next, stack block {len(s.tower) + 1} of {s.tower_target}.'
+            return 'The tower is complete; next, take it down.'
+        return None
 
 
 def synthetic_dialogues(split, n, duration=30.0, offset=0, mode=None, **world):
