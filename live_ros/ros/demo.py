@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from live_ros.config import resolve_model_path
+from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 from live_ros.ros.demo_client import DemoClient, summary
 from live_ros.ros.demo_processes import Child, executable, ros_env
 
@@ -60,12 +60,18 @@ def run(args, out=print):
             out(f'[demo] live_node did not start:\n{node.tail()}')
             return 1
         out('[demo] live_node is ready; starting video_publisher on ' + args.source)
+        truth = world_truth(args.source)
+        if truth is None and is_embedded_default(model):
+            out(f'[demo] WARNING: {DEMO_MODEL_NOTE}')
+        client = DemoClient(args.question, args.ask_at, out=out,
+                            instruction=args.instruction or None, truth=truth)
+        # Publishing starts once both live_node and this client subscribe: a frame published
+        # before live_node's subscription matched would start its stream clock late (the
+        # lines of an earlier demo fell a whole second before the events they described).
         pub_cmd = executable('video_publisher') + [
             '--ros-args', '-p', f'source:={args.source}', '-p', f'fps:={args.publish_fps}',
-            '-p', 'loop:=true', '-p', 'wait_for_subscribers:=1']
+            '-p', 'loop:=true', '-p', 'wait_for_subscribers:=2']
         children.append(Child('video_publisher', pub_cmd, env, log_dir))
-        client = DemoClient(args.question, args.ask_at, out=out,
-                            instruction=args.instruction or None)
         start = time.monotonic()
         deadline = None
         while True:
@@ -108,6 +114,15 @@ def run(args, out=print):
             client.close()
         rclpy.try_shutdown()
     return status
+
+
+def world_truth(source):
+    """Return a checker of what is said about a synthetic source (None for real video)."""
+    if not source.startswith('synthetic:'):
+        return None
+    from live_ros.data.facts import WorldTruth
+    from live_ros.data.synthetic import SyntheticWorld
+    return WorldTruth(SyntheticWorld(int(source.split(':', 1)[1])))
 
 
 def main(argv=None):

@@ -6,7 +6,7 @@ import time
 class DemoClient:
     """The demo's own ROS node: prints responses, asks the question, reads diagnostics."""
 
-    def __init__(self, question, ask_at, out=print, instruction=None):
+    def __init__(self, question, ask_at, out=print, instruction=None, truth=None):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.qos import qos_profile_sensor_data
@@ -31,6 +31,9 @@ class DemoClient:
         self.query_id = None
         self.asked_wall = None
         self.diagnostics = {}
+        # data.facts.WorldTruth of a synthetic source: each line gets a mark and the truth
+        self.truth = truth
+        self.marks = []
         self._future = None
         self.client = self.node.create_client(Ask, 'ask')
         self.node.create_subscription(Response, 'response', self.on_response, RESPONSE_QOS)
@@ -53,19 +56,30 @@ class DemoClient:
         self.frames_seen += 1
 
     def on_response(self, msg):
-        """Print a finished response with its stream time."""
+        """Print a finished response with its stream time (and its mark on a known world)."""
         now = self.node.get_clock().now().nanoseconds * 1e-9
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         delay = now - stamp if stamp > 0 else None
         if msg.query_id == 0:
             self.responses.append((msg.stream_time, msg.text, delay))
-            self.out(f'[{msg.stream_time:6.1f} s] assistant: {msg.text}')
+            label = 'assistant'
         else:
             self.answers.append((msg.query_id, msg.stream_time, msg.text, delay))
-            if msg.query_id == self.query_id:
-                self.out(f'[{msg.stream_time:6.1f} s] answer (our question): {msg.text}')
-            else:
-                self.out(f'[{msg.stream_time:6.1f} s] reply: {msg.text}')
+            label = 'answer (our question)' if msg.query_id == self.query_id else 'reply'
+        self.out(f'[{msg.stream_time:6.1f} s] {label}: {msg.text}{self._mark(msg, stamp)}')
+
+    def _mark(self, msg, stamp):
+        """' ✓' or ' ✗ (truth: ...)' against the world, timed by the frame's own stamp."""
+        if self.truth is None or self.first_stamp is None:
+            return ''
+        t = stamp - self.first_stamp  # the world's time: its frame 0 is the first published
+        if msg.query_id == 0:
+            right, true = self.truth.spontaneous(msg.text, t)
+        else:
+            asked = self.question if msg.query_id == self.query_id else self.instruction
+            right, true = self.truth.answer(asked or '', msg.text, t)
+        self.marks.append(right)
+        return ' ✓' if right else f' ✗ (truth: {true or "nothing happens"})'
 
     def on_diagnostics(self, msg):
         """Keep the node's latest stream statistics for the summary."""
@@ -132,4 +146,8 @@ def summary(client, wall):
         f'[demo]   cache tokens     {d.get("cache_tokens", "?")} '
         f'(context rebuilds {d.get("context_rebuilds", "?")})',
     ]
+    if client.marks:
+        right = sum(client.marks)
+        lines.append(f'[demo]   fact accuracy    {right} of {len(client.marks)} lines right '
+                     f'({100.0 * right / len(client.marks):.0f} %, checked against the world)')
     return '\n'.join(lines)
