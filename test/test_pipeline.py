@@ -264,10 +264,10 @@ def test_backlog_is_decoded_in_one_call_with_the_same_results(model):
     gate, sizes, got = threading.Event(), [], []
 
     class GatedSession(StreamingSession):
-        def push_frames(self, frames, times):
+        def push_frames(self, frames, times, *rest):
             sizes.append(len(frames))
             assert gate.wait(30)
-            return super().push_frames(frames, times)
+            return super().push_frames(frames, times, *rest)
 
     pipe = StreamPipeline(model, GatedSession(model, max_new_tokens=3, response_threshold=0.9),
                           queue_size=8, drop_frames=False, on_response=got.append)

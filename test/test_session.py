@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from live_ros.streaming.session import StreamingSession
+from live_ros.streaming.streamer import CallbackStreamer
 from tiny_models import build_tiny_live_model, steer_frame_decisions
 
 
@@ -144,7 +145,7 @@ def test_cancel_cuts_the_answer_and_keeps_the_cache_consistent(tiny):
         if len(seen) == 3:
             session.cancel(query_id)   # the asker gives up while the third token decodes
 
-    session.on_token = on_token
+    session.attach(CallbackStreamer(on_token=on_token))
     try:
         session.push_frame(silent, 0.0)
         query_id = session.ask('What am I doing?')

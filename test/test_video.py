@@ -6,8 +6,7 @@ import pytest
 
 from live_ros.data.format import Dialogue
 from live_ros.data.frames import dialogue_frames
-from live_ros.data.video import (iter_folder, iter_frames, iter_video, resample_indices,
-                                 video_info, write_video)
+from live_ros.data.video import iter_folder, iter_frames, iter_video, video_info, write_video
 
 
 def _frames(n, size=64):
@@ -62,10 +61,6 @@ def test_dialogue_video_source(tmp_path):
     write_video(path, _frames(40), fps=8)
     d = Dialogue(video=path, fps=2.0, duration=3.0)
     assert [_index(f) for f in dialogue_frames(d)] == [0, 4, 8, 12, 16, 20, 24]
-
-
-def test_resample_indices_is_causal():
-    assert resample_indices([0.0, 0.3, 0.6, 0.9, 1.2], 2.0) == [0, 1, 3]
 
 
 def test_one_reader_for_training_inference_and_the_publisher(tmp_path):

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from live_ros.data.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
-from live_ros.data.video import resample_stream
+from live_ros.streaming.sampling import resample
 from live_ros.streaming.frame_stamps import FrameStamps, stamp_ns
 
 IMAGE = 'sensor_msgs/msg/Image'
@@ -117,7 +117,7 @@ class BagImages:
                 first = stamp if first is None else first
                 yield (stamp - first) * 1e-9, (stamp, msgtype, msg)
 
-        for t, (stamp, msgtype, msg) in resample_stream(timed(), fps):
+        for t, (stamp, msgtype, msg) in resample(timed(), fps):
             try:
                 rgb = image_to_rgb(msg) if msgtype == IMAGE else compressed_to_rgb(msg)
             except ImageConversionError as exc:

@@ -1,7 +1,9 @@
 """Reading video files and frame folders at a fixed stream rate (2 fps in the paper).
 
-Resampling is by timestamp and causal: stream frame k (time k / fps) is the last source frame
-whose timestamp is <= k / fps, which is what a live camera at that rate would have delivered.
+Resampling is by timestamp, through the one frame sampler (streaming/sampling.py) that
+live_node uses: stream frame k (time k / fps) is the first source frame at or after k / fps,
+so a recording gives the frames a live camera would have given the node; a source slower
+than the stream rate repeats its previous frame.
 """
 
 import glob
@@ -10,6 +12,8 @@ import os
 
 import cv2
 import numpy as np
+
+from live_ros.streaming.sampling import resample
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 EPS = 1e-6
@@ -25,39 +29,6 @@ def video_info(path):
     cap.release()
     duration = count / fps if fps > 0 else 0.0
     return fps, count, duration
-
-
-def resample_indices(timestamps, fps, max_frames=None):
-    """For each stream time k / fps, the index of the last source timestamp <= it.
-
-    Stream frames start at the first source timestamp and stop at the last one.
-    """
-    ts = np.asarray(timestamps, dtype=np.float64)
-    if len(ts) == 0:
-        return []
-    n = int(math.floor((ts[-1] - ts[0]) * fps + EPS)) + 1
-    if max_frames is not None:
-        n = min(n, max_frames)
-    targets = ts[0] + np.arange(n) / fps
-    return list(np.searchsorted(ts, targets + EPS, side='right') - 1)
-
-
-def resample_stream(timed, fps):
-    """Yield (k / fps, item) lazily: the last source item at or before each stream time.
-
-    ``timed`` yields (t, item) in ascending t, the first at t = 0 (a camera's first frame);
-    the stream ends at the last source time. Items are passed through untouched, so a caller
-    can hand in undecoded messages and convert only the frames the model sees.
-    """
-    k, last, t = 0, None, 0.0
-    for t, item in timed:
-        while last is not None and t > k / fps + EPS:
-            yield k / fps, last
-            k += 1
-        last = item
-    while last is not None and k / fps <= t + EPS:
-        yield k / fps, last
-        k += 1
 
 
 def decode_video(path, start=0.0):
@@ -97,9 +68,7 @@ def iter_video(path, fps, max_frames=None, start=0.0):
             first = t if first is None else first
             yield t - first, bgr
 
-    for k, (t, bgr) in enumerate(resample_stream(relative(), fps)):
-        if max_frames is not None and k >= max_frames:
-            return
+    for t, bgr in resample(relative(), fps, max_frames=max_frames):
         yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -116,11 +85,12 @@ def iter_folder(path, fps, max_frames=None, source_fps=None, start=0.0):
     src = source_fps or fps
     first = int(math.ceil(start * src - EPS))
     files = files[first:]
-    for k, j in enumerate(resample_indices(np.arange(len(files)) / src, fps, max_frames)):
-        bgr = cv2.imread(files[j], cv2.IMREAD_COLOR)
+    timed = ((j / src, f) for j, f in enumerate(files))
+    for t, file in resample(timed, fps, max_frames=max_frames):
+        bgr = cv2.imread(file, cv2.IMREAD_COLOR)
         if bgr is None:
-            raise ValueError(f'cannot decode {files[j]}')
-        yield k / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            raise ValueError(f'cannot decode {file}')
+        yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def iter_frames(source, fps, max_frames=None, start=0.0):

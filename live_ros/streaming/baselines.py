@@ -40,11 +40,13 @@ class PromptedSession(StreamingSession):
         self.respond(t, start, empty_is_silence=True)
 
     @torch.no_grad()
-    def push_frames(self, frames, times):
+    def push_frames(self, frames, times, tags=None, submitted=None):
         """Feed frames one by one: every frame is followed by its turn, nothing to batch."""
+        tags = tags or [None] * len(frames)
+        submitted = submitted or [None] * len(frames)
         out = []
-        for frame, t in zip(frames, times):
-            out += self.push_frame(frame, t)
+        for frame, t, tag, start in zip(frames, times, tags, submitted):
+            out += self.push_frame(frame, t, tag, start)
         return out
 
 

@@ -15,8 +15,16 @@ received, as long as a newer encoded frame is waiting (counted in ``frames_dropp
 submit_frame blocks instead and nothing is skipped (offline runs that must see every frame).
 
 Queries are handed to the session in the decoder thread, which orders them with frames by
-timestamp (a query at t is answered after the last frame at or before t). If no frame newer
-than a query arrives within ``idle_answer_s`` (a paused camera), the query is answered anyway.
+timestamp (a query at t is answered after the last frame at or before t), one between two
+frame steps, so a flood of questions and a busy camera share the decoder: neither starves.
+At most ``max_queries`` wait (submit_query refuses more with the reason: QueryBacklogFull).
+If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
+is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
+at its next token, and every question they drop is delivered as a cancelled Response.
+
+What comes out goes to one ResponseStreamer (streamer.py), installed once: the pipeline is
+the session's streamer and hands everything on. Each frame's ``tag`` (the node's image
+header) and submit time travel with it to the Response that follows it.
 """
 
 from __future__ import annotations
@@ -29,18 +37,25 @@ from collections import deque
 
 import torch
 
-from live_ros.streaming.session import StreamingSession
+from live_ros.streaming.session import Response, StreamingSession
+from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 
 _STOP = object()
 
 
-class StreamPipeline:
-    """Threaded streaming engine around a StreamingSession."""
+class QueryBacklogFull(RuntimeError):
+    """More questions wait than the pipeline takes (``max_queries``)."""
+
+
+class StreamPipeline(ResponseStreamer):
+    """Threaded streaming engine around a StreamingSession (its streamer)."""
 
     def __init__(self, model, session: StreamingSession | None = None, queue_size: int = 8,
                  on_response=None, on_token=None, batch_size: int = 4,
                  drop_frames: bool = True, idle_answer_s: float = 1.0,
-                 max_frame_age_s: float = 2.0, start: bool = True):
+                 max_frame_age_s: float = 2.0, start: bool = True,
+                 streamer: ResponseStreamer | None = None, max_queries: int | None = None,
+                 first_query_id: int = 1):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
@@ -48,28 +63,29 @@ class StreamPipeline:
         self.drop_frames = drop_frames
         self.idle_answer_s = idle_answer_s
         self.max_frame_age_s = max_frame_age_s
-        self.on_response = on_response
-        self.session.on_response = self._deliver
-        self.session.on_token = on_token
-        self._raw = deque()  # (rgb, stamp, submit_time, generation)
+        self.max_queries = max_queries
+        self.streamer = as_streamer(streamer, on_token, on_response)
+        self.session.attach(self)
+        self._raw = deque()  # (rgb, stamp, tag, submit_time, generation)
         self._raw_cond = threading.Condition()
         self._encoded = queue.Queue(maxsize=self.queue_size)
-        self._queries = queue.Queue()
+        self._queries = deque()   # (text, stamp, query_id, submitted), guarded by _query_lock
+        self._query_lock = threading.Lock()
+        self._pending = set()     # ids submitted and not answered yet, likewise
+        self._settings = {}       # configure(): applied by the decoder thread, likewise
         self._session_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._query_ids = itertools.count(1)
-        self._query_submitted = {}
+        # Ids never repeat in this engine's life (a client pairs answers by id).
+        self._query_ids = itertools.count(max(1, int(first_query_id)))
         self._generation = 0
         self._closed = False
-        self._frame_submitted = {}   # frame index -> submit time, while frames decode
         self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
                            frames_decoded=0, frames_stale=0, queries_received=0,
-                           responses=0, lag_s=0.0,
+                           queries_refused=0, responses=0, lag_s=0.0,
                            frames_discarded=0, stream_lag_s=0.0, max_backlog=0,
                            last_latency_s=None,
                            encode_batches=0, errors=0, last_error=None)
         self._newest_stamp = None
-        self._last_decoded_stamp = None
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
         self._vision_stream = None   # CUDA only, made by the encoder thread
@@ -108,8 +124,11 @@ class StreamPipeline:
                    for thread in (self._encoder, self._decoder))
 
     # -- producer side ---------------------------------------------------------------------
-    def submit_frame(self, rgb, stamp: float) -> None:
-        """Queue an RGB uint8 HxWx3 frame at stream time ``stamp`` (never blocks when dropping)."""
+    def submit_frame(self, rgb, stamp: float, tag=None) -> None:
+        """Queue an RGB uint8 HxWx3 frame at stream time ``stamp`` (never blocks when dropping).
+
+        ``tag`` comes back on every Response that follows this frame.
+        """
         stamp = float(stamp)
         with self._raw_cond:
             if self._closed:
@@ -120,7 +139,7 @@ class StreamPipeline:
             elif len(self._raw) >= self.queue_size:
                 self._raw.popleft()
                 self._bump('frames_dropped')
-            self._raw.append((rgb, stamp, time.perf_counter(), self._generation))
+            self._raw.append((rgb, stamp, tag, time.perf_counter(), self._generation))
             self._last_activity = time.monotonic()
             self._bump('frames_received')
             self._newest_stamp = stamp
@@ -128,26 +147,64 @@ class StreamPipeline:
             self._raw_cond.notify_all()
 
     def submit_query(self, text: str, stamp: float) -> int:
-        """Queue a question at stream time ``stamp``; return its query id."""
-        query_id = next(self._query_ids)
-        self._query_submitted[query_id] = time.perf_counter()
-        self._queries.put((text, float(stamp), query_id, self._generation))
+        """Queue a question at stream time ``stamp``; return its query id.
+
+        Raises QueryBacklogFull, with the reason, when ``max_queries`` wait already.
+        """
+        with self._query_lock:
+            if self.max_queries is not None and len(self._pending) >= self.max_queries:
+                self._bump('queries_refused')
+                raise QueryBacklogFull(
+                    f'{len(self._pending)} questions are waiting already (at most '
+                    f'{self.max_queries}): ask again after an answer')
+            query_id = next(self._query_ids)
+            self._pending.add(query_id)
+            self._queries.append((text, float(stamp), query_id, time.perf_counter()))
         self._bump('queries_received')
         return query_id
 
-    def cancel_query(self, query_id: int) -> bool:
-        """Give up on a question (StreamingSession.cancel); False if it is answered already.
+    @property
+    def queries_waiting(self) -> int:
+        """Questions submitted and not answered yet."""
+        with self._query_lock:
+            return len(self._pending)
 
-        Never blocks: a response being decoded ends at its next token on the decoder thread,
-        which then delivers it with ``cancelled`` set, as it does for a question still queued.
+    def cancel_query(self, query_id: int) -> bool:
+        """Give up on a question; False if it is answered already.
+
+        Never blocks: a question still queued here is delivered as cancelled at once; one the
+        session holds or is answering ends at its next token (StreamingSession.cancel), and
+        is then delivered with ``cancelled`` set.
         """
-        if query_id not in self._query_submitted:
-            return False
-        self.session.cancel(query_id)
+        with self._query_lock:
+            if query_id not in self._pending:
+                return False
+            queued = next((q for q in self._queries if q[2] == query_id), None)
+            if queued is not None:
+                self._queries.remove(queued)
+        if queued is not None:
+            self._deliver_cancelled(queued[2], queued[0], queued[1])
+        else:
+            self.session.cancel(query_id)
         return True
 
+    def configure(self, response_threshold: float | None = None,
+                  max_new_tokens: int | None = None) -> None:
+        """Change decoding settings at runtime; the decoder thread applies them between steps."""
+        changes = {k: v for k, v in (('response_threshold', response_threshold),
+                                     ('max_new_tokens', max_new_tokens)) if v is not None}
+        with self._query_lock:
+            self._settings.update(changes)
+        if not self.running:
+            self._apply_settings()
+
     def reset(self) -> None:
-        """Drop everything queued and start a new stream (returns when the cache is empty)."""
+        """Drop everything queued and start a new stream (returns when the cache is empty).
+
+        Immediate: the answer being decoded ends at its next token; every question dropped
+        (queued, or held by the session) is delivered as cancelled.
+        """
+        self.session.interrupt()
         with self._session_lock:
             with self._raw_cond:
                 self._generation += 1
@@ -155,12 +212,17 @@ class StreamPipeline:
                 self._raw.clear()
                 self._raw_cond.notify_all()
             discarded += _drain(self._encoded)
-            _drain(self._queries)
-            self._query_submitted.clear()
+            with self._query_lock:
+                dropped = [(q[2], q[0], q[1]) for q in self._queries]
+                self._queries.clear()
+            dropped += [(query_id, text, t) for t, query_id, text in self.session.queries]
             with self._stats_lock:
                 self._stats['frames_discarded'] += discarded
             self.session.reset()
-            self._newest_stamp = self._last_decoded_stamp = None
+            self._newest_stamp = None
+            self.session.resume()
+        for query_id, text, t in dropped:
+            self._deliver_cancelled(query_id, text, t)
 
     def stats(self) -> dict:
         """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
@@ -202,7 +264,7 @@ class StreamPipeline:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._backlog() == 0 and self._encoded.unfinished_tasks == 0 \
-                    and self._queries.unfinished_tasks == 0:
+                    and self.queries_waiting == 0:
                 return True
             time.sleep(0.005)
         return False
@@ -226,11 +288,12 @@ class StreamPipeline:
                     self._stats['frames_discarded'] += len(batch)
                 continue
             self._bump('encode_batches')
-            for (_, stamp, submitted, gen), frame_embeds in zip(batch, embeds):
+            for (_, stamp, tag, submitted, gen), frame_embeds in zip(batch, embeds):
                 self._bump('frames_encoded')
                 while not self._closed:
                     try:
-                        self._encoded.put((frame_embeds, stamp, submitted, gen), timeout=0.1)
+                        self._encoded.put((frame_embeds, stamp, tag, submitted, gen),
+                                          timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -265,7 +328,8 @@ class StreamPipeline:
                 self._encoded.task_done()
                 return
             with self._session_lock:
-                self._take_queries()
+                self._apply_settings()
+                self._take_query()
                 if item is None:
                     if self.session.queries and self._idle():
                         self._guard('answer', self.session.flush_queries)
@@ -275,7 +339,6 @@ class StreamPipeline:
                 try:
                     self._decode(items)
                 finally:
-                    self._frame_submitted.clear()
                     for _ in items:
                         self._encoded.task_done()
 
@@ -295,8 +358,8 @@ class StreamPipeline:
 
     def _decode(self, items):
         """Decode encoded frames, a backlog in one forward (StreamingSession.push_frames)."""
-        frames, stamps = [], []
-        for i, (embeds, stamp, submitted, gen) in enumerate(items):
+        frames, stamps, tags, submits = [], [], [], []
+        for i, (embeds, stamp, tag, submitted, gen) in enumerate(items):
             newer_waiting = i + 1 < len(items) or not self._encoded.empty()
             if gen != self._generation:
                 self._bump('frames_discarded')
@@ -307,44 +370,61 @@ class StreamPipeline:
             else:
                 frames.append(embeds)
                 stamps.append(stamp)
-                # the frame index each will get: a response's latency starts at its frame
-                self._frame_submitted[self.session.frame_index + len(frames)] = submitted
+                tags.append(tag)
+                submits.append(submitted)
         if not frames:
             return
-        self._guard('decode', self.session.push_frames, frames, stamps)
-        self._last_decoded_stamp = stamps[-1]
+        self._guard('decode', self.session.push_frames, frames, stamps, tags, submits)
         with self._stats_lock:
             self._stats['frames_decoded'] += len(frames)
-            self._stats['lag_s'] = time.perf_counter() - items[-1][2]
+            self._stats['lag_s'] = time.perf_counter() - submits[-1]
             self._stats['stream_lag_s'] = (self._newest_stamp or stamps[-1]) - stamps[-1]
 
-    def _take_queries(self):
-        while True:
-            try:
-                text, stamp, query_id, gen = self._queries.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                if gen == self._generation:
-                    self._guard('query', self.session.ask, text, stamp, query_id=query_id)
-            finally:
-                self._queries.task_done()
+    def _take_query(self):
+        """Hand the oldest waiting question to the session (one per decoder step)."""
+        with self._query_lock:
+            if not self._queries:
+                return False
+            text, stamp, query_id, submitted = self._queries.popleft()
+        self._guard('query', self.session.ask, text, stamp, query_id=query_id,
+                    submitted=submitted)
+        return True
 
-    # -- helpers ---------------------------------------------------------------------------
-    def _deliver(self, response):
-        submitted = self._query_submitted.pop(response.query_id, None)
-        if response.query_id == 0:
-            submitted = self._frame_submitted.get(response.frame_index)
-        if submitted is not None:
-            response.latency_s = time.perf_counter() - submitted
+    def _apply_settings(self):
+        with self._query_lock:
+            settings, self._settings = self._settings, {}
+        if 'response_threshold' in settings:
+            self.session.response_threshold = float(settings['response_threshold'])
+        if 'max_new_tokens' in settings:
+            self.session.max_new_tokens = int(settings['max_new_tokens'])
+
+    # -- the session's streamer ------------------------------------------------------------
+    def on_token(self, query_id: int, text: str, stream_time: float) -> None:
+        """Hand the growing text on (decoder thread)."""
+        if self.streamer is not None:
+            try:
+                self.streamer.on_token(query_id, text, stream_time)
+            except Exception as exc:
+                self._error('on_token', exc)
+
+    def on_response(self, response: Response) -> None:
+        """Count a finished response and hand it on (decoder thread)."""
+        with self._query_lock:
+            self._pending.discard(response.query_id)
         with self._stats_lock:
             self._stats['responses'] += 1
             self._stats['last_latency_s'] = response.latency_s
-        if self.on_response is not None:
+        if self.streamer is not None:
             try:
-                self.on_response(response)
+                self.streamer.on_response(response)
             except Exception as exc:
                 self._error('on_response', exc)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _deliver_cancelled(self, query_id, text, t):
+        """Deliver a question dropped before its answer as a cancelled Response."""
+        self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
+                                  query_id=query_id, cancelled=True, query=text))
 
     def _guard(self, where, fn, *args, **kwargs):
         try:

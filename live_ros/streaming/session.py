@@ -16,13 +16,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence, TYPE_CHECKING, Union
+from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING, Union
 
 import numpy as np
 import torch
 
 from live_ros.streaming.backend import cache_argument, decide_frames, make_backend
 from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bound
+from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 from live_ros.streaming.text_stream import TextStream
 
 __all__ = ['Response', 'StreamingSession', 'cache_argument']
@@ -55,17 +56,20 @@ class Response:
     token_ids: list = field(default_factory=list)
     query: str = None
     interval_prob: float = None
+    tag: Any = None                # the tag of the frame it follows (push_frame's ``tag``)
+    frame_submitted: float = None  # perf_counter when that frame entered the engine
 
 
 class StreamingSession:
     """Push frames and questions in stream time; get timed responses.
 
-    ``push_frame(frame, t)`` takes frame embeddings [T, D] (from ``model.encode_frames``) or an
-    RGB uint8 HxWx3 image and returns the responses it produced (including those of queries
-    that became due). ``ask(text, t)`` returns a query id; the answer comes from the call that
-    reaches time t (or at once when t is not after the last frame). ``on_token(query_id,
-    partial_text, stream_time)`` streams text as it is decoded; ``on_response(Response)`` gets
-    every finished response.
+    ``push_frame(frame, t, tag)`` takes frame embeddings [T, D] (from ``model.encode_frames``)
+    or an RGB uint8 HxWx3 image and returns the responses it produced (including those of
+    queries that became due); ``tag`` (anything: an image header) comes back on every
+    Response that follows the frame. ``ask(text, t)`` returns a query id; the answer comes
+    from the call that reaches time t (or at once when t is not after the last frame). A
+    ``streamer`` (streamer.py; or ``on_token`` / ``on_response`` functions) gets the text as it
+    is decoded and every finished response.
     """
 
     def __init__(self, model: LiveModel, response_threshold: Optional[float] = None,
@@ -73,6 +77,7 @@ class StreamingSession:
                  sampling: Optional[dict] = None,
                  on_token: Optional[Callable[[int, str, float], None]] = None,
                  on_response: Optional[Callable[[Response], None]] = None,
+                 streamer: Optional[ResponseStreamer] = None,
                  system_prompt: Optional[str] = None, keep_frames: Optional[int] = None,
                  keep_turns: Optional[int] = None, seed: int = 0,
                  context_mode: Optional[str] = None, engine: Optional[str] = None,
@@ -91,8 +96,7 @@ class StreamingSession:
         budget = context_budget or cfg.context_budget
         self.context_bound = context_bound(model.max_context, budget)
         self.sampling = dict(sampling) if sampling else None
-        self.on_token = on_token
-        self.on_response = on_response
+        self.streamer = as_streamer(streamer, on_token, on_response)
         self._keep_frames = keep_frames or cfg.context_keep_frames
         self._keep_turns = cfg.context_keep_turns if keep_turns is None else keep_turns
         self._query_ids = itertools.count(1)
@@ -125,8 +129,10 @@ class StreamingSession:
         self.enc.system(self.system_prompt)
         self.history = ContextHistory(self._keep_frames, self._keep_turns)
         self.queries = []  # (t, query_id, text), sorted by t
+        self._query_submitted = {}  # query_id -> perf_counter when asked
         self.frame_index = -1
         self.last_frame_time = None
+        self.last_frame_tag = self.last_frame_submitted = None
         self.last_logits = None
         self.fed_ids = []  # ids in the cache (since the last rebuild)
         self.fed_frames = []  # with record_frames: frame embeddings in the cache, likewise
@@ -178,14 +184,26 @@ class StreamingSession:
 
     # -- public API ------------------------------------------------------------------------
     @torch.no_grad()
-    def push_frame(self, frame: Frame, t: float) -> list[Response]:
-        """Feed one frame at stream time ``t``; return the responses produced."""
-        self._push_one(frame, float(t), time.perf_counter())
+    def push_frame(self, frame: Frame, t: float, tag: Any = None,
+                   submitted: Optional[float] = None) -> list[Response]:
+        """Feed one frame at stream time ``t``; return the responses produced.
+
+        ``submitted``: perf_counter when the frame entered the engine (default: now), where a
+        response's latency starts.
+        """
+        start = time.perf_counter() if submitted is None else submitted
+        self._push_one(frame, float(t), start, tag)
         return self.take_responses()
 
-    def _push_one(self, frame, t, start):
+    def attach(self, streamer: ResponseStreamer) -> None:
+        """Install the streamer of a session built without one (StreamPipeline does)."""
+        if self.streamer is not None:
+            raise ValueError('the session has a streamer already: give it to the pipeline')
+        self.streamer = streamer
+
+    def _push_one(self, frame, t, start, tag=None):
         """Feed a frame, then answer what is due or act on it (responses stay in the outbox)."""
-        logits = self.feed_frame(frame, t)
+        logits = self.feed_frame(frame, t, tag, start)
         if not self._answer_due(lambda qt: qt <= t):
             self.after_frame(logits, t, start)
 
@@ -200,7 +218,9 @@ class StreamingSession:
             self.respond(t, start, interval_prob=p_interval)
 
     @torch.no_grad()
-    def push_frames(self, frames: Sequence[Frame], times: Sequence[float]) -> list[Response]:
+    def push_frames(self, frames: Sequence[Frame], times: Sequence[float],
+                    tags: Optional[Sequence[Any]] = None,
+                    submitted: Optional[Sequence[float]] = None) -> list[Response]:
         """Feed a backlog of frames in as few forwards as it allows; same results as push_frame.
 
         Frames that piled up while a response was decoded go into one forward, the streaming-
@@ -211,14 +231,18 @@ class StreamingSession:
         """
         frames = [self._as_embeds(frame) for frame in frames]
         times = [float(t) for t in times]
+        tags = list(tags) if tags is not None else [None] * len(frames)
+        now = time.perf_counter()
+        starts = list(submitted) if submitted is not None else [now] * len(frames)
         i = 0
         while i < len(frames):
             n = self._batchable(times[i:])
             if n == 1:
-                self._push_one(frames[i], times[i], time.perf_counter())
+                self._push_one(frames[i], times[i], starts[i], tags[i])
                 i += 1
             else:
-                i += self._push_batch(frames[i:i + n], times[i:i + n])
+                i += self._push_batch(frames[i:i + n], times[i:i + n], tags[i:i + n],
+                                      starts[i:i + n])
         return self.take_responses()
 
     def _batchable(self, times):
@@ -231,12 +255,11 @@ class StreamingSession:
             n -= 1
         return n
 
-    def _push_batch(self, frames, times):
+    def _push_batch(self, frames, times, tags, starts):
         """One forward over ``frames``; return how many were kept (up to the first speaker)."""
-        start = time.perf_counter()
         self._answer_due(lambda qt: qt < times[0])
         if self._batchable(times) < len(frames):   # an answer took the room
-            self._push_one(frames[0], times[0], start)
+            self._push_one(frames[0], times[0], starts[0], tags[0])
             return 1
         snapshot, start_tokens, start_ids = self.enc.copy(), self.cache_tokens, len(self.fed_ids)
         ids, ends = [], []
@@ -265,14 +288,16 @@ class StreamingSession:
             self.history.add_frame(frame)
         self.frame_index += kept
         t = self.last_frame_time = times[kept - 1]
+        self.last_frame_tag, self.last_frame_submitted = tags[kept - 1], starts[kept - 1]
         if not self._answer_due(lambda qt: qt <= t):
             speak, p_interval = decisions[kept - 1]
             if speak:
-                self.respond(t, start, interval_prob=p_interval)
+                self.respond(t, starts[kept - 1], interval_prob=p_interval)
         return kept
 
     @torch.no_grad()
-    def feed_frame(self, frame: Frame, t: float) -> torch.Tensor:
+    def feed_frame(self, frame: Frame, t: float, tag: Any = None,
+                   submitted: Optional[float] = None) -> torch.Tensor:
         """Answer earlier queries, then feed the frame; return the logits after its last token.
 
         The frame half of ``push_frame``, without what follows it (``after_frame``).
@@ -285,15 +310,20 @@ class StreamingSession:
         logits = self._feed(self.enc.take(), embeds, step=True)
         self.frame_index += 1
         self.last_frame_time = t
+        self.last_frame_tag, self.last_frame_submitted = tag, submitted
         self.history.add_frame(embeds)
         return logits
 
     @torch.no_grad()
-    def ask(self, text: str, t: Optional[float] = None,
-            query_id: Optional[int] = None) -> int:
-        """Queue a question at stream time ``t`` (default: now); return its query id."""
+    def ask(self, text: str, t: Optional[float] = None, query_id: Optional[int] = None,
+            submitted: Optional[float] = None) -> int:
+        """Queue a question at stream time ``t`` (default: now); return its query id.
+
+        ``submitted``: perf_counter when it was asked (default: now), where its latency starts.
+        """
         if query_id is None:
             query_id = next(self._query_ids)
+        self._query_submitted[query_id] = time.perf_counter() if submitted is None else submitted
         if t is None:
             t = self.last_frame_time if self.last_frame_time is not None else 0.0
         self.queries.append((float(t), query_id, text))
@@ -347,12 +377,13 @@ class StreamingSession:
         while self.queries and is_due(self.queries[0][0]):
             qt, query_id, text = self.queries.pop(0)
             t = qt if self.last_frame_time is None else max(qt, self.last_frame_time)
+            start = self._query_submitted.pop(query_id, None) or time.perf_counter()
             if self._is_cancelled(query_id):   # never asked: the context does not see it
                 self._forget_cancel(query_id)
                 self._emit(Response(text='', stream_time=t, frame_index=self.frame_index,
                                     query_id=query_id, cancelled=True, query=text))
                 continue
-            self.respond(t, time.perf_counter(), query_id=query_id, query=text)
+            self.respond(t, start, query_id=query_id, query=text)
             answered = True
         return answered
 
@@ -393,8 +424,8 @@ class StreamingSession:
                 ahead = self.backend.feed_token(pending)
             token = int(pending)
             generated.append(token)
-            if self.on_token is not None:
-                self.on_token(query_id, text.add(token).strip(), t)
+            if self.streamer is not None:
+                self.streamer.on_token(query_id, text.add(token).strip(), t)
             cancelled = bool(query_id) and self._is_cancelled(query_id)
             if (token in self.template.stop_token_ids or ahead is None
                     or self._interrupted.is_set() or cancelled):
@@ -429,10 +460,11 @@ class StreamingSession:
         self.history.add_turn('assistant', '')
 
     def _emit(self, response):
+        response.tag, response.frame_submitted = self.last_frame_tag, self.last_frame_submitted
         self.responses.append(response)
         self._outbox.append(response)
-        if self.on_response is not None:
-            self.on_response(response)
+        if self.streamer is not None:
+            self.streamer.on_response(response)
         return response
 
     def _pick(self, logits, generated):
