@@ -3,8 +3,9 @@
     live-infer VIDEO [--fps 2] [--ask '12.5:What am I doing?']... [--model DIR|preset]
     live-infer BAG --topic /camera/image_raw --record responses_bag
 
-Frames are taken at ``--fps`` (the last source frame at or before each stream time, as a live
-camera would deliver them) and fed with their video time as stream time; questions are
+Frames are taken at ``--fps`` by the frame sampler live_node uses (streaming/sampling.py: the
+first source frame at or after each due time, so a recording gives the frames the node would
+have picked) and fed with their video time as stream time; questions are
 inserted at their times; responses print as they stream, with their stream time. By default
 every frame is processed (offline); ``--realtime`` paces frames by the wall clock through the
 threaded pipeline, which drops frames when the model cannot keep up (as on a robot).
@@ -166,6 +167,7 @@ def _play(args, bag, recorder):
     """Load the model and stream the source through it; responses print (and record)."""
     from live_ros.model import load_live_model
     from live_ros.streaming.session import StreamingSession
+    from live_ros.streaming.streamer import CallbackStreamer
     model_name = resolve_model_path(args.model)
     if is_embedded_default(model_name):
         print(f'live-infer: note: {DEMO_MODEL_NOTE}', file=sys.stderr)
@@ -178,28 +180,28 @@ def _play(args, bag, recorder):
         if recorder is not None:
             recorder.write(response)
 
+    # one streamer: the session's offline, the pipeline's (which runs the session) realtime
+    streamer = CallbackStreamer(printer.on_token, on_response)
     session = StreamingSession(model, response_threshold=args.threshold,
                                max_new_tokens=args.max_new_tokens,
                                context_budget=args.context_budget,
-                               on_token=printer.on_token, on_response=on_response)
+                               streamer=None if args.realtime else streamer)
 
-    def frames():
+    def frames():   # (stream time, rgb, tag): the tag comes back on the responses
         for frame in iter_stamped_frames(args.video, fps, bag=bag):
-            if recorder is not None:
-                recorder.frame(frame.stream_time, frame.stamp_ns, frame.frame_id)
-            yield frame.stream_time, frame.rgb
+            yield frame.stream_time, frame.rgb, (frame.stamp_ns, frame.frame_id)
 
     started = time.perf_counter()
     count = 0
     if args.realtime:
-        count = _run_realtime(model, session, printer, on_response, frames(), args)
+        count = _run_realtime(model, session, printer, streamer, frames(), args)
     else:
         for t, text in sorted(args.ask):
             printer.questions[session.ask(text, t)] = text
-        for t, frame in frames():
+        for t, frame, tag in frames():
             if args.max_frames is not None and count >= args.max_frames:
                 break
-            session.push_frame(frame, t)
+            session.push_frame(frame, t, tag)
             count += 1
         session.flush_queries()
     elapsed = time.perf_counter() - started
@@ -209,21 +211,21 @@ def _play(args, bag, recorder):
     return 0
 
 
-def _run_realtime(model, session, printer, on_response, frames, args):
+def _run_realtime(model, session, printer, streamer, frames, args):
     from live_ros.streaming.pipeline import StreamPipeline
-    pipe = StreamPipeline(model, session, on_response=on_response, on_token=printer.on_token)
+    pipe = StreamPipeline(model, session, streamer=streamer)
     asks = sorted(args.ask)
     start = time.perf_counter()
     count = 0
     try:
-        for t, frame in frames:
+        for t, frame, tag in frames:
             if args.max_frames is not None and count >= args.max_frames:
                 break
             time.sleep(max(0.0, start + t - time.perf_counter()))
             while asks and asks[0][0] <= t:
                 qt, text = asks.pop(0)
                 printer.questions[pipe.submit_query(text, qt)] = text
-            pipe.submit_frame(frame, t)
+            pipe.submit_frame(frame, t, tag)
             count += 1
         for qt, text in asks:
             printer.questions[pipe.submit_query(text, qt)] = text

@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 
 from live_ros.data.image_conversion import rgb_to_image
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
 
 
@@ -216,10 +216,10 @@ class Camera:
 
     def publish_used(self, diagnostics, msg=None):
         """Publish a frame, then wait until the model has used it (one frame at a time)."""
-        used = int((diagnostics_of(diagnostics) or {}).get('frames_used', 0))
+        used = int((diagnostics_of(diagnostics) or {}).get('frames_decoded', 0))
         stamp = self.publish(msg=msg)
         self.client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_used', 0)) > used,
+            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_decoded', 0)) > used,
             what=f'live_node to use frame {len(self.sent)}')
         return stamp
 
@@ -227,7 +227,7 @@ class Camera:
         """Publish, then wait until /diagnostics counts it received (no queue overflow)."""
         stamp = self.publish(msg=msg)
         self.client.spin_until(
-            lambda: (diagnostics_of(diagnostics) or {}).get('frames_received')
+            lambda: (diagnostics_of(diagnostics) or {}).get('images_received')
             == str(len(self.sent)), what=f'live_node to receive frame {len(self.sent)}')
         return stamp
 
@@ -281,7 +281,7 @@ def test_ask_query_topic_and_reset(node_model, client):
         for _ in range(3):
             camera.publish_used(diagnostics)
         assert not responses, 'the steered model must stay silent at the default threshold'
-        assert diagnostics_of(diagnostics)['last_response_latency_s'] == 'n/a'
+        assert diagnostics_of(diagnostics)['last_latency_s'] == 'n/a'
 
         reply = client.call(Ask, 'ask', Ask.Request(query='What am I doing?'))
         assert reply.accepted and reply.query_id > 0, reply.message
@@ -300,8 +300,8 @@ def test_ask_query_topic_and_reset(node_model, client):
         assert spoken.query_id == reply.query_id + 1
 
         latency = client.spin_until(
-            lambda: (diagnostics_of(diagnostics) or {}).get('last_response_latency_s') != 'n/a'
-            and diagnostics_of(diagnostics)['last_response_latency_s'],
+            lambda: (diagnostics_of(diagnostics) or {}).get('last_latency_s') != 'n/a'
+            and diagnostics_of(diagnostics)['last_latency_s'],
             what='a response latency in /diagnostics')
         assert float(latency) > 0
         before = int(diagnostics_of(diagnostics)['cache_tokens'])

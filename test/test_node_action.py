@@ -13,7 +13,7 @@ from rclpy.action import ActionClient
 
 from live_ros.action import Ask as AskAction
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
 import test_node
 from test_node import Camera, start_node

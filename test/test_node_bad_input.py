@@ -16,7 +16,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
 import test_node
 from test_node import Camera, diagnostics_of, image_msg, start_node
@@ -59,12 +59,12 @@ def test_bad_images_and_queries_are_refused_and_the_node_keeps_answering(node_mo
         camera.next_ns -= 2 * 500_000_000  # stamp older than the newest frame: stale
         camera.publish_received(diagnostics)
         client.spin_until(
-            lambda: (diagnostics_of(diagnostics) or {}).get('frames_bad') == '12',
+            lambda: (diagnostics_of(diagnostics) or {}).get('images_bad') == '12',
             what='12 bad frames counted')
-        assert diagnostics_of(diagnostics)['frames_used'] == '3'
+        assert diagnostics_of(diagnostics)['frames_decoded'] == '3'
         values = diagnostics_of(diagnostics)
-        assert values['frames_stale'] == '1'
-        assert values['frames_received'] == str(len(camera.sent))
+        assert values['images_stale'] == '1'
+        assert values['images_received'] == str(len(camera.sent))
 
         # still answering, while empty and over-long questions are refused with a reason
         empty = client.call(Ask, 'ask', Ask.Request(query='   '))
@@ -103,8 +103,8 @@ def test_undecodable_compressed_images(node_model, client):
         camera.publish_used(diagnostics, msg=good)
         camera.publish_received(diagnostics, msg=CompressedImage(format='jpeg'))
         client.spin_until(
-            lambda: (diagnostics_of(diagnostics) or {}).get('frames_bad') == '2'
-            and diagnostics_of(diagnostics).get('frames_used') == '2',
+            lambda: (diagnostics_of(diagnostics) or {}).get('images_bad') == '2'
+            and diagnostics_of(diagnostics).get('frames_decoded') == '2',
             what='2 decoded and 2 refused compressed frames')
         assert node.proc.poll() is None
     assert 'bad image (decode)' in node.output()

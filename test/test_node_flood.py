@@ -54,7 +54,7 @@ def test_flood_keeps_the_backlog_bounded_and_counts_drops(node_model, client):
         # The model catches up once the camera stops: nothing left waiting, the newest frame
         # was kept and decoded (lag behind the camera back to 0), every frame accounted for.
         settled = client.spin_until(
-            lambda: (lambda v: v if v and v['backlog'] == '0' and v['lag_s'] == '0.000'
+            lambda: (lambda v: v if v and v['backlog'] == '0' and v['stream_lag_s'] == '0.000'
                      else None)(diagnostics_of(diagnostics)),
             timeout=120.0, what='the engine to drain its queues')
         assert node.proc.poll() is None, node.output()
@@ -62,10 +62,10 @@ def test_flood_keeps_the_backlog_bounded_and_counts_drops(node_model, client):
             parameters=[Parameter('response_threshold', value=0.5).to_parameter_msg()]))
         assert result.results[0].successful
 
-    received = _int(settled, 'frames_received')
+    received = _int(settled, 'images_received')
     assert 0 < received <= FLOOD_FRAMES
-    assert _int(settled, 'frames_submitted') == received  # fps 30: every frame is due
-    dropped, used = _int(settled, 'frames_dropped'), _int(settled, 'frames_used')
+    assert _int(settled, 'frames_received') == received  # fps 30: every frame is due
+    dropped, used = _int(settled, 'frames_dropped'), _int(settled, 'frames_decoded')
     assert dropped > 0, settled
     assert used + dropped == received, settled
     assert used < received

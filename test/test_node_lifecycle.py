@@ -10,7 +10,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from ros_helpers import start_executable
 
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
 import test_node
 from test_node import Camera, diagnostics_of
@@ -62,9 +62,9 @@ def test_configure_activate_pause_resume_cleanup_shutdown(node_model, client):
         camera.wait_for_node()
         camera.publish()
         client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_ignored_inactive', 0)),
+            lambda: int((diagnostics_of(diagnostics) or {}).get('images_ignored_inactive', 0)),
             what='the inactive node to ignore a frame')
-        assert fresh(client, diagnostics)['frames_used'] == '0'
+        assert fresh(client, diagnostics)['frames_decoded'] == '0'
         refused = client.call(Ask, 'ask', Ask.Request(query='Anyone there?'))
         assert not refused.accepted and 'inactive' in refused.message
 
@@ -80,7 +80,7 @@ def test_configure_activate_pause_resume_cleanup_shutdown(node_model, client):
         assert state(client) == 'inactive'
         camera.publish()
         paused = client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_ignored_inactive', 0))
+            lambda: int((diagnostics_of(diagnostics) or {}).get('images_ignored_inactive', 0))
             >= 2 and diagnostics_of(diagnostics), what='a frame ignored while paused')
         assert int(paused['cache_tokens']) == before
         assert transition(client, Transition.TRANSITION_ACTIVATE)

@@ -11,7 +11,7 @@ from rclpy.parameter import Parameter
 from ros_helpers import start_executable
 
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.ros.parameters import PARAMETERS
 import test_node
 from test_node import Camera, diagnostics_of, start_node
@@ -44,15 +44,18 @@ def test_declared_parameters_match_the_table_and_changes_take_effect(node_model,
         threshold = described.descriptors[
             [p.name for p in PARAMETERS].index('response_threshold')]
         assert threshold.type == ParameterType.PARAMETER_DOUBLE
+        # negative: the model's own threshold, which the node then runs with
         assert (threshold.floating_point_range[0].from_value,
-                threshold.floating_point_range[0].to_value) == (0.0, 1.0)
+                threshold.floating_point_range[0].to_value) == (-1.0, 1.0)
 
-        # At the default threshold the steered model stays silent ...
+        # At the default threshold (the model's own) the steered model stays silent ...
         camera = Camera(client)
         camera.wait_for_node()
         for _ in range(2):
             camera.publish_used(diagnostics)
         assert not responses
+        assert diagnostics_of(diagnostics)['response_threshold'] == '0.725'
+        assert diagnostics_of(diagnostics)['fps'] == '2.0'   # the model's own rate
 
         # ... a higher threshold makes it speak at the next frame ...
         result, = _set(client, response_threshold=1.0)
@@ -76,7 +79,7 @@ def test_declared_parameters_match_the_table_and_changes_take_effect(node_model,
 
         refused = {
             'response_threshold': 1.5,
-            'max_new_tokens': 0,
+            'max_new_tokens': -1,
             'fps': -1.0,
             'max_query_chars': 0,
         }
@@ -90,6 +93,10 @@ def test_declared_parameters_match_the_table_and_changes_take_effect(node_model,
         assert not result.successful and 'read-only' in result.reason
         results = _set(client, max_new_tokens=8, fps=4.0, publish_partial=False)
         assert all(result.successful for result in results), results
+        result, = _set(client, fps=5)   # an integer for a float parameter means the float
+        assert result.successful, result.reason
+        client.spin_until(lambda: diagnostics_of(diagnostics)['fps'] == '5.0',
+                          what='the new fps on /diagnostics')
         assert node.proc.poll() is None
 
 

@@ -13,9 +13,9 @@ import collections
 import os
 from pathlib import Path
 
-from live_ros.data.image_conversion import compressed_to_rgb, ImageConversionError, image_to_rgb
+from live_ros.data.image_conversion import (compressed_to_rgb, ImageConversionError,
+                                             image_to_rgb, stamp_ns)
 from live_ros.streaming.sampling import resample
-from live_ros.streaming.frame_stamps import FrameStamps, stamp_ns
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -29,6 +29,7 @@ string text
 float64 stream_time
 uint32 query_id
 bool partial
+string cut
 """
 
 STORAGES = ('mcap', 'sqlite3')
@@ -146,24 +147,24 @@ class ResponseRecorder:
         self.writer = Writer(path, version=9, storage_plugin=plugin)
         self.writer.open()
         self.connection = self.writer.add_connection(topic, RESPONSE, typestore=self.store)
-        self._frames = FrameStamps()   # frames seen: stream time -> (stamp_ns, frame_id)
         self.count = 0
 
-    def frame(self, stream_time, stamp, frame_id=''):
-        """Remember a frame the model saw (its stamp in ns), to stamp what it says after it."""
-        self._frames.add(stream_time, (stamp, frame_id))
-
     def write(self, response):
-        """Record one finished response (live_ros.streaming.session.Response)."""
+        """Record one finished response (live_ros.streaming.session.Response).
+
+        Its stamp and frame_id are those of the image it follows: the frame's tag, a
+        (stamp_ns, frame_id) pair that live-infer submits with each frame.
+        """
         types = self.store.types
-        stamp, frame_id = self._frames.at(response.stream_time) or (0, '')
+        stamp, frame_id = response.tag or (0, '')
         header = types['std_msgs/msg/Header'](
             stamp=types['builtin_interfaces/msg/Time'](
                 sec=stamp // 1_000_000_000, nanosec=stamp % 1_000_000_000),
             frame_id=frame_id)
         msg = types[RESPONSE](header=header, text=response.text,
                               stream_time=float(response.stream_time),
-                              query_id=int(response.query_id), partial=False)
+                              query_id=int(response.query_id), partial=False,
+                              cut=response.cut)
         self.writer.write(self.connection, stamp, self.store.serialize_cdr(msg, RESPONSE))
         self.count += 1
 

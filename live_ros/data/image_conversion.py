@@ -7,8 +7,13 @@ distribution provides it (Bayer, YUV, 16-bit colour, ...); without cv_bridge the
 with an error that names the supported ones.
 
 Every rejection raises :class:`ImageConversionError` whose ``kind`` groups the failure
-('empty', 'size', 'encoding', 'decode'), so the node can throttle one log line per kind.
+('empty', 'size', 'too large', 'encoding', 'decode'), so the node can throttle one log line
+per kind. ``max_pixels`` refuses an image before a byte of it is converted: raw images by
+their declared geometry, JPEG and PNG by the size in their header (a small JPEG can decode to
+hundreds of MB).
 """
+
+import struct
 
 import numpy as np
 
@@ -48,17 +53,31 @@ def _load_cv_bridge():
 _CV_BRIDGE = _load_cv_bridge()
 
 
-def image_to_rgb(msg):
+def stamp_ns(stamp):
+    """builtin_interfaces/Time (or a bag's copy of it) as integer nanoseconds, exactly."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def _check_pixels(width, height, max_pixels, what):
+    if max_pixels and width * height > max_pixels:
+        raise ImageConversionError(
+            'too large', f'{what} of {width}x{height} = {width * height} pixels is over '
+            f'max_image_pixels {max_pixels}; frame skipped without decoding')
+
+
+def image_to_rgb(msg, max_pixels=None):
     """Convert a sensor_msgs/Image to a contiguous H x W x 3 uint8 RGB array.
 
     Raises ImageConversionError for empty data, a step or data size that does not match the
-    declared geometry, or an encoding that cannot be converted.
+    declared geometry, more than ``max_pixels`` pixels, or an encoding that cannot be
+    converted.
     """
     height, width = int(msg.height), int(msg.width)
     data = msg.data
     if height == 0 or width == 0 or len(data) == 0:
         raise ImageConversionError(
             'empty', f'empty image ({width}x{height}, {len(data)} bytes of data)')
+    _check_pixels(width, height, max_pixels, 'image')
     encoding = msg.encoding.strip().lower()
     if encoding not in NUMPY_ENCODINGS:
         return _convert_with_cv_bridge(msg, encoding)
@@ -119,10 +138,42 @@ def _convert_with_cv_bridge(msg, encoding):
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def compressed_to_rgb(msg):
-    """Decode a sensor_msgs/CompressedImage (JPEG, PNG, ...) to an H x W x 3 RGB array."""
+def compressed_size(data):
+    """Return (width, height) from a PNG or JPEG header, or None for another format."""
+    head = bytes(data[:24])
+    if head.startswith(b'\x89PNG\r\n\x1a\n') and len(head) >= 24:
+        return struct.unpack('>II', head[16:24])
+    if not head.startswith(b'\xff\xd8'):
+        return None
+    data = _byte_view(data)
+    i, n = 2, len(data)
+    while i + 9 < n:   # walk the segments to the first start-of-frame
+        if data[i] != 0xFF:
+            return None
+        marker = int(data[i + 1])
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int(data[i + 2]) << 8 | int(data[i + 3])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int(data[i + 5]) << 8 | int(data[i + 6])
+            width = int(data[i + 7]) << 8 | int(data[i + 8])
+            return width, height
+        i += 2 + length
+    return None
+
+
+def compressed_to_rgb(msg, max_pixels=None):
+    """Decode a sensor_msgs/CompressedImage (JPEG, PNG, ...) to an H x W x 3 RGB array.
+
+    With ``max_pixels``, a JPEG or PNG larger than that is refused from its header alone.
+    """
     if len(msg.data) == 0:
         raise ImageConversionError('empty', 'empty compressed image')
+    if max_pixels:
+        size = compressed_size(msg.data)
+        if size is not None:
+            _check_pixels(size[0], size[1], max_pixels, 'compressed image')
     import cv2  # only the compressed path needs OpenCV
 
     bgr = cv2.imdecode(_byte_view(msg.data), cv2.IMREAD_COLOR)

@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.utilities import remove_ros_args
 
 from live_ros.msg import Response
-from live_ros.ros.live_node import RESPONSE_QOS
+from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
 
 

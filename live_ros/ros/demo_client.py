@@ -13,7 +13,7 @@ class DemoClient:
         from sensor_msgs.msg import Image
 
         from live_ros.msg import Response
-        from live_ros.ros.live_node import RESPONSE_QOS
+        from live_ros.ros.qos import RESPONSE_QOS
         from live_ros.srv import Ask
 
         self.rclpy = rclpy
@@ -129,7 +129,7 @@ class DemoClient:
 def summary(client, wall):
     """Return the closing lines: frames, responses, fps, lag."""
     d = client.diagnostics
-    used = int(d.get('frames_used') or 0)
+    used = int(d.get('frames_decoded') or 0)
     fps = used / wall if wall > 0 else 0.0
     delays = [r[2] for r in client.responses if r[2] is not None]
     lines = [
@@ -140,7 +140,7 @@ def summary(client, wall):
         f'[demo]   responses        {len(client.responses)} on its own, '
         f'{len(client.answers)} answer(s) to questions',
         f'[demo]   model rate       {fps:.2f} frames/s (target {d.get("fps", "2.0")} fps)',
-        f'[demo]   lag              {d.get("lag_s", "?")} s behind the newest frame; '
+        f'[demo]   lag              {d.get("stream_lag_s", "?")} s behind the newest frame; '
         f'response printed {sum(delays) / len(delays) if delays else 0.0:.2f} s after its '
         'frame on average',
         f'[demo]   cache tokens     {d.get("cache_tokens", "?")} '

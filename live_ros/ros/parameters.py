@@ -70,15 +70,16 @@ PARAMETERS = (
           'on CUDA) or eager (plain transformers, the reference path).',
           choices=('eager', 'fast')),
     Param('device', 'auto', "Torch device for the model: 'auto', 'cpu', 'cuda', 'cuda:1', ..."),
-    Param('fps', 2.0,
-          'Frames per second the model sees, sampled by header stamp (newest frame wins).',
-          read_only=False, min_value=0.1, max_value=30.0),
-    Param('response_threshold', 0.725,
+    Param('fps', 0.0,
+          "Frames per second the model sees, sampled by header stamp (newest frame wins); "
+          "0 = the model's own rate (2 for VideoLLM-online).",
+          read_only=False, min_value=0.0, max_value=30.0),
+    Param('response_threshold', -1.0,
           'The model speaks on its own when P(stay silent) falls below this (LIVE streaming '
-          'EOS threshold; 0.5-0.8 in the paper).',
-          read_only=False, min_value=0.0, max_value=1.0),
-    Param('max_new_tokens', 100, 'Longest response, in tokens.',
-          read_only=False, min_value=1, max_value=2048),
+          "EOS threshold; 0.5-0.8 in the paper); negative = the model's own (0.725).",
+          read_only=False, min_value=-1.0, max_value=1.0),
+    Param('max_new_tokens', 0, "Longest response, in tokens; 0 = the model's own (100).",
+          read_only=False, min_value=0, max_value=2048),
     Param('image_reliability', 'best_effort',
           'QoS reliability of the image subscription: best_effort (sensor data QoS) or '
           'reliable.', choices=IMAGE_RELIABILITIES),
@@ -93,6 +94,17 @@ PARAMETERS = (
           min_value=0, max_value=1048576),
     Param('max_query_chars', 1000, 'Longer questions are refused with a reason.',
           read_only=False, min_value=1, max_value=100000),
+    Param('max_queries', 4,
+          'Questions waiting for an answer, over the ask service, the ask action and the '
+          'query topic together; more are refused at once with the reason.',
+          min_value=1, max_value=1000),
+    Param('max_image_pixels', 4096 * 4096,
+          'Larger images are skipped before they are decoded (raw: by width x height; JPEG '
+          'and PNG: by their header); 0 = no limit.', min_value=0, max_value=2 ** 31 - 1),
+    Param('max_stamp_jump', 5.0,
+          'An image stamp this many seconds further ahead than the arrival clock is a clock '
+          'fault: stream time goes on at the arrival rate (logged, on /diagnostics).',
+          min_value=0.1, max_value=86400.0),
     Param('publish_partial', True,
           'Publish the text decoded so far on response_partial while a response is written.',
           read_only=False),
@@ -104,6 +116,38 @@ PARAMETERS = (
 )
 
 BY_NAME = {param.name: param for param in PARAMETERS}
+
+
+def declare(node, table):
+    """Declare a table's parameters on a node; ValueError with the reason for a bad value.
+
+    An integer given for a floating-point parameter (``ros2 param set /live_node fps 5``) is
+    taken as the float it means, at start-up and at runtime.
+    """
+    by_name = {param.name: param for param in table}
+
+    def integers_as_floats(parameters):
+        from rclpy.parameter import Parameter
+        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+                if p.name in by_name and isinstance(by_name[p.name].default, float)
+                and p.type_ == Parameter.Type.INTEGER else p for p in parameters]
+
+    node.add_pre_set_parameters_callback(integers_as_floats)
+    for param in table:
+        node.declare_parameter(param.name, param.default, param.descriptor())
+        reason = param.check(node.get_parameter(param.name).value)
+        if reason:
+            raise ValueError(reason)
+
+
+def check_changes(parameters):
+    """Return the reason the first of these runtime changes is refused, or None."""
+    for parameter in parameters:
+        spec = BY_NAME.get(parameter.name)
+        reason = spec.check(parameter.value) if spec else None
+        if reason:
+            return reason
+    return None
 
 VIDEO_PUBLISHER_PARAMETERS = (
     Param('source', '', 'Video file, camera:<index>, synthetic:<seed> or a rosbag2 '

@@ -34,13 +34,18 @@ import queue
 import threading
 import time
 from collections import deque
+from typing import Iterator
 
 import torch
 
-from live_ros.streaming.session import Response, StreamingSession
+from live_ros.streaming.session import CANCELLED, INTERRUPTED, Response, StreamingSession
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 
 _STOP = object()
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be loaded (StreamPipeline.load): the message says why."""
 
 
 class QueryBacklogFull(RuntimeError):
@@ -55,7 +60,7 @@ class StreamPipeline(ResponseStreamer):
                  drop_frames: bool = True, idle_answer_s: float = 1.0,
                  max_frame_age_s: float = 2.0, start: bool = True,
                  streamer: ResponseStreamer | None = None, max_queries: int | None = None,
-                 first_query_id: int = 1):
+                 query_ids: Iterator[int] | None = None):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
@@ -75,8 +80,9 @@ class StreamPipeline(ResponseStreamer):
         self._settings = {}       # configure(): applied by the decoder thread, likewise
         self._session_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        # Ids never repeat in this engine's life (a client pairs answers by id).
-        self._query_ids = itertools.count(max(1, int(first_query_id)))
+        # Ids never repeat (a client pairs answers by id): a node passes one counter to every
+        # engine it builds, so they stay unique across cleanup and configure.
+        self._query_ids = query_ids if query_ids is not None else itertools.count(1)
         self._generation = 0
         self._closed = False
         self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
@@ -93,6 +99,28 @@ class StreamPipeline(ResponseStreamer):
             self.start()
         else:
             self._closed = True   # a configured, inactive lifecycle node: start() later
+
+    @classmethod
+    def load(cls, model_name: str, device: str = 'auto', engine: str = 'fast',
+             response_threshold: float | None = None, max_new_tokens: int | None = None,
+             context_budget: int | None = None, **options) -> 'StreamPipeline':
+        """Load a model by name and build its session and pipeline (``options``: __init__'s).
+
+        Raises ModelLoadError with one clear line: a CUDA device where torch sees none, or a
+        model that does not load (and why).
+        """
+        from live_ros.model import load_live_model
+        if device.startswith('cuda') and not torch.cuda.is_available():
+            raise ModelLoadError(f'device {device!r} asked for, but torch {torch.__version__} '
+                                 'sees no CUDA device here: use device cpu (or auto)')
+        try:
+            model = load_live_model(model_name, device=device, engine=engine)
+        except Exception as exc:
+            raise ModelLoadError(f'cannot load model {model_name!r}: '
+                                 f'{type(exc).__name__}: {exc}') from exc
+        session = StreamingSession(model, response_threshold=response_threshold,
+                                   max_new_tokens=max_new_tokens, context_budget=context_budget)
+        return cls(model, session, **options)
 
     def start(self) -> None:
         """Start the encoder and decoder threads; after close() the stream goes on from there.
@@ -222,7 +250,7 @@ class StreamPipeline(ResponseStreamer):
             self._newest_stamp = None
             self.session.resume()
         for query_id, text, t in dropped:
-            self._deliver_cancelled(query_id, text, t)
+            self._deliver_cancelled(query_id, text, t, INTERRUPTED)
 
     def stats(self) -> dict:
         """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
@@ -421,10 +449,10 @@ class StreamPipeline(ResponseStreamer):
                 self._error('on_response', exc)
 
     # -- helpers ---------------------------------------------------------------------------
-    def _deliver_cancelled(self, query_id, text, t):
+    def _deliver_cancelled(self, query_id, text, t, cut=CANCELLED):
         """Deliver a question dropped before its answer as a cancelled Response."""
         self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
-                                  query_id=query_id, cancelled=True, query=text))
+                                  query_id=query_id, cancelled=True, query=text, cut=cut))
 
     def _guard(self, where, fn, *args, **kwargs):
         try:

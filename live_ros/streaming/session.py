@@ -43,6 +43,11 @@ TURN_TEMPLATE_TOKENS = 16
 END_OF_TURN_TOKENS = 3
 
 
+#: Why a response was cut short (Response.cut).
+CANCELLED, INTERRUPTED, MAX_NEW_TOKENS, CONTEXT = (
+    'cancelled', 'interrupted', 'max_new_tokens', 'context')
+
+
 @dataclass
 class Response:
     """One assistant turn; ``query_id`` 0 means the assistant spoke on its own."""
@@ -53,6 +58,9 @@ class Response:
     query_id: int = 0
     latency_s: float = 0.0
     cancelled: bool = False   # cut short (or never started) because its asker cancelled
+    # why it ended before the model ended it: '' (it did), CANCELLED, INTERRUPTED,
+    # MAX_NEW_TOKENS, CONTEXT
+    cut: str = ''
     token_ids: list = field(default_factory=list)
     query: str = None
     interval_prob: float = None
@@ -381,7 +389,8 @@ class StreamingSession:
             if self._is_cancelled(query_id):   # never asked: the context does not see it
                 self._forget_cancel(query_id)
                 self._emit(Response(text='', stream_time=t, frame_index=self.frame_index,
-                                    query_id=query_id, cancelled=True, query=text))
+                                    query_id=query_id, cancelled=True, query=text,
+                                    cut=CANCELLED))
                 continue
             self.respond(t, start, query_id=query_id, query=text)
             answered = True
@@ -427,8 +436,10 @@ class StreamingSession:
             if self.streamer is not None:
                 self.streamer.on_token(query_id, text.add(token).strip(), t)
             cancelled = bool(query_id) and self._is_cancelled(query_id)
-            if (token in self.template.stop_token_ids or ahead is None
-                    or self._interrupted.is_set() or cancelled):
+            cut = (CANCELLED if cancelled else INTERRUPTED if self._interrupted.is_set()
+                   else '' if token in self.template.stop_token_ids
+                   else CONTEXT if not room else MAX_NEW_TOKENS if ahead is None else None)
+            if cut is not None:
                 if ahead is not None:
                     self.backend.crop(self.backend.length - 1)
                 break
@@ -446,7 +457,7 @@ class StreamingSession:
         return self._emit(Response(
             text=text, stream_time=t, frame_index=self.frame_index, query_id=query_id,
             latency_s=time.perf_counter() - start, token_ids=generated, query=query,
-            interval_prob=interval_prob, cancelled=cancelled))
+            interval_prob=interval_prob, cancelled=cancelled, cut=cut))
 
     def silent_turn(self) -> None:
         """Feed an empty assistant turn (``Assistant:`` + eos): the per-frame layout's silence.
