@@ -38,12 +38,18 @@ def iter_stamped_frames(source, fps, bag=None):
     """Yield Frame(stream_time, rgb, stamp_ns, frame_id) of a bag, a video or an image folder.
 
     Bags keep their camera stamps; videos and folders are stamped with their stream time.
-    ``bag`` is an opened BagImages of ``source`` (its counters stay with the caller).
+    ``bag`` is an opened BagImages of ``source`` (its counters stay with the caller). The
+    frames are those live_node would pick (streaming/sampling.py), one per due time at most.
     """
     from live_ros.data.bag import Frame
     if bag is not None:
         yield from bag.frames(fps)
         return
+    from live_ros.data.sources import parse_source
+    kind = parse_source(source).kind
+    if kind not in ('file', 'folder'):
+        raise ValueError(f'live-infer plays a video file, an image folder or a bag, not a '
+                         f'{kind} ({source!r}); video_publisher and live_node stream the rest')
     from live_ros.data.video import iter_frames
     for t, rgb in iter_frames(source, fps):
         yield Frame(t, rgb, round(t * 1e9), '')
@@ -130,16 +136,18 @@ def main(argv=None):
     """Entry point of live-infer."""
     args = build_parser().parse_args(argv)
     import torch
-    from live_ros.data.bag import BagError, BagImages, is_bag, ResponseRecorder
+    from live_ros.data.bag import BagError, BagImages, ResponseRecorder
+    from live_ros.data.sources import parse_source
     if args.threads:
         torch.set_num_threads(args.threads)
-    if not (os.path.isdir(args.video) or os.path.isfile(args.video)):
+    source = parse_source(args.video)
+    if source.kind in ('file', 'folder', 'bag') and not os.path.exists(source.target):
         print(f'live-infer: no such video, folder or bag: {args.video}', file=sys.stderr)
         return 2
     bag = recorder = None
     try:
-        if is_bag(args.video):
-            bag = BagImages(args.video, args.topic)
+        if source.kind == 'bag':
+            bag = BagImages(source.target, args.topic)
         elif args.topic:
             raise BagError(f'--topic is for bags; {args.video} is not one')
         if args.record:

@@ -104,9 +104,12 @@ class BagImages:
             newest = stamp
             yield stamp, connection.msgtype, msg
 
-    def frames(self, fps):
+    def frames(self, fps, start=0.0, fill=False):
         """Yield Frame(stream_time, rgb, stamp_ns, frame_id) at ``fps`` in camera time.
 
+        Frames are picked as live_node picks them (streaming/sampling.py); ``start``: stream
+        time 0 is ``start`` s after the first image; ``fill``: due times no image reached
+        repeat the previous one (training and evaluation count one frame per due time).
         Only the frames the model sees are converted; one that cannot be (an unsupported
         encoding, corrupt data) is counted in ``bad`` and the stream goes on without it.
         """
@@ -116,9 +119,11 @@ class BagImages:
             nonlocal first
             for stamp, msgtype, msg in self.messages():
                 first = stamp if first is None else first
-                yield (stamp - first) * 1e-9, (stamp, msgtype, msg)
+                t = (stamp - first) * 1e-9 - start
+                if t >= -1e-9:
+                    yield t, (stamp, msgtype, msg)
 
-        for t, (stamp, msgtype, msg) in resample(timed(), fps):
+        for t, (stamp, msgtype, msg) in resample(timed(), fps, fill=fill):
             try:
                 rgb = image_to_rgb(msg) if msgtype == IMAGE else compressed_to_rgb(msg)
             except ImageConversionError as exc:

@@ -25,6 +25,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional
 
+from live_ros.data.sources import parse_source
+
 ROLES = ('user', 'assistant')
 EPS = 1e-6
 
@@ -93,7 +95,8 @@ class Dialogue:
             turns.append(Turn(t['role'], float(t['time']), str(t['text']),
                               bool(t.get('learn', True))))
         video = str(d['video'])
-        if root and not video.startswith('synthetic:') and not os.path.isabs(video):
+        relative = not os.path.isabs(video) and not video.startswith('bag:')
+        if root and relative and parse_source(video).kind in ('file', 'folder', 'bag'):
             video = os.path.normpath(os.path.join(root, video))
         dur = d.get('duration')
         if dur is None:

@@ -116,13 +116,15 @@ def run(args, out=print):
     return status
 
 
-def world_truth(source):
+def world_truth(spec):
     """Return a checker of what is said about a synthetic source (None for real video)."""
-    if not source.startswith('synthetic:'):
+    from live_ros.data.sources import parse_source
+    source = parse_source(spec)
+    if source.kind != 'synthetic':
         return None
     from live_ros.data.facts import WorldTruth
     from live_ros.data.synthetic import SyntheticWorld
-    return WorldTruth(SyntheticWorld(int(source.split(':', 1)[1])))
+    return WorldTruth(SyntheticWorld(source.target))
 
 
 def main(argv=None):
@@ -156,7 +158,7 @@ def main(argv=None):
     if args.short:
         args.seconds, args.ask_at = min(args.seconds, 16.0), min(args.ask_at, 6.0)
     if args.publish_fps is None:
-        args.publish_fps = 2.0 if args.source.startswith('synthetic:') else 0.0
+        args.publish_fps = 2.0 if world_truth(args.source) is not None else 0.0
     return run(args)
 
 

@@ -159,7 +159,7 @@ class BagSource:
     def read(self):
         """Return the next RGB frame at the publishing rate, or None at the end."""
         if self._frames is None:
-            self._frames = self.bag.frames(self.fps)
+            self._frames = self.bag.frames(self.fps, fill=True)
         frame = next(self._frames, None)
         return None if frame is None else frame.rgb
 
@@ -172,28 +172,23 @@ class BagSource:
         self.bag.close()
 
 
-def open_source(source, size=0, bag_topic=''):
-    """Open a source string as described in the module docstring."""
-    source = source.strip()
-    if not source:
-        raise SourceError('no source given: set the source parameter')
-    if source.startswith('synthetic'):
-        _, _, seed = source.partition(':')
-        try:
-            return SyntheticSource(int(seed or 0), size)
-        except ValueError as exc:
-            raise SourceError(f'bad synthetic seed in {source!r}: {exc}') from exc
-    if source.startswith('camera:') or source.isdigit():
-        index = source.partition(':')[2] if source.startswith('camera:') else source
-        if not index.isdigit():
-            raise SourceError(f'bad camera index in {source!r}')
-        return CameraSource(int(index))
-    from live_ros.data.bag import is_bag
-
-    if source.startswith('bag:') or is_bag(source):
-        return BagSource(source[len('bag:'):] if source.startswith('bag:') else source,
-                         bag_topic)
-    return FileSource(source)
+def open_source(spec, size=0, bag_topic=''):
+    """Open a source spec (live_ros.data.sources: the one grammar of every tool)."""
+    from live_ros.data.sources import parse_source, SourceError as SpecError
+    try:
+        source = parse_source(spec)
+    except SpecError as exc:
+        raise SourceError(str(exc)) from exc
+    if source.kind == 'synthetic':
+        return SyntheticSource(source.target, size)
+    if source.kind == 'camera':
+        return CameraSource(source.target)
+    if source.kind == 'bag':
+        return BagSource(source.target, bag_topic)
+    if source.kind == 'folder':
+        raise SourceError(f'{spec!r} is a folder: video_publisher plays a video file, a '
+                          'camera, a bag or the synthetic world')
+    return FileSource(source.target)
 
 
 class VideoPublisher(Node):
