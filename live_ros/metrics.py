@@ -146,7 +146,7 @@ def reference_metrics(logits, example, frame_token_id, eos_token_id, threshold=0
     reference's defaults (PPL 1, TimeDiff 0, Fluency 1, Correctness 1).
 
     ``late(prefix_stop, n_frames)`` returns the decisions on ``n_frames`` frames appended
-    after position ``prefix_stop - 1`` with the response left out (see evaluate.py).
+    after position ``prefix_stop - 1`` with the response left out (evaluation/teacher_forced).
     """
     ids = torch.tensor(example.input_ids, dtype=torch.long)
     labels = torch.tensor(example.labels, dtype=torch.long)

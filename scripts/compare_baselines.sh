@@ -14,7 +14,7 @@ OUT=runs/compare
 mkdir -p "$OUT"
 if [ ! -f "$OUT/smollm2-4l/config.json" ]; then
   "$PY" - <<'PYEOF'
-from live_ros.backbones import resolve
+from live_ros.model.backbones import resolve
 from transformers import AutoModelForCausalLM, AutoTokenizer
 src = str(resolve('smollm2-135m-instruct'))
 lm = AutoModelForCausalLM.from_pretrained(src)
@@ -26,14 +26,14 @@ PYEOF
 fi
 for fmt in live per_frame interleaved; do
   if [ ! -f "$OUT/$fmt/final/live_config.json" ]; then
-    "$PY" -m live_ros.train --config "config/train/compare_$fmt.yaml" 2>&1 \
+    "$PY" -m live_ros.cli.train --config "config/train/compare_$fmt.yaml" 2>&1 \
       | tr '\r' '\n' | grep -v 'it/s]$' > "$OUT/train_$fmt.log"
   fi
-  "$PY" -m live_ros.evaluate --model "$OUT/$fmt/final" --format "$fmt" \
+  "$PY" -m live_ros.cli.evaluate --model "$OUT/$fmt/final" --format "$fmt" \
     --data "synthetic:val:$N_EVAL:16" --free-run "$N_FREE" \
     --feature-cache runs/feature_cache/default --out "$OUT/eval_$fmt" \
     > "$OUT/eval_$fmt.log" 2>&1
-  "$PY" -m live_ros.evaluate --model "$OUT/$fmt/final" --format "$fmt" --threshold 0.725 \
+  "$PY" -m live_ros.cli.evaluate --model "$OUT/$fmt/final" --format "$fmt" --threshold 0.725 \
     --data "synthetic:val:$N_EVAL:16" --feature-cache runs/feature_cache/default \
     --out "$OUT/eval_${fmt}_t0725" > "$OUT/eval_${fmt}_t0725.log" 2>&1
 done

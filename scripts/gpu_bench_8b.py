@@ -34,7 +34,7 @@ alone, for encoder + LLM in sequence, and, when the engine has a StreamPipeline,
 with the encoder thread in parallel. The paper's baselines (per-frame and interleaved dialogue,
 live_ros/streaming/baselines.py, the sessions live-eval and live-bench use) run on a shorter
 stream on the fast path with the same schedule. The cost at stream minute 60 against minute 1
-comes from live_ros.bench.growth (the session primed with the history the bounded context
+comes from live_ros.cli.bench.growth (the session primed with the history the bounded context
 holds there).
 
 Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU, tiny shapes,
@@ -127,10 +127,10 @@ def build_model(tiny, device):
     from transformers.utils import logging
     logging.set_verbosity_error()
 
-    from live_ros.config import preset
-    from live_ros.connector import build_connector
-    from live_ros.model import LiveModel
-    from live_ros.vision import FrameTokens
+    from live_ros.model.config import preset
+    from live_ros.model.connector import build_connector
+    from live_ros.model.live_model import LiveModel
+    from live_ros.model.vision import FrameTokens
 
     shapes = TINY if tiny else SHAPES
     dtype = torch.bfloat16 if device.type == 'cuda' else torch.float32
@@ -173,8 +173,8 @@ def apply_released_lora(llm, device, dtype):
     import torch
     from peft import get_peft_model
 
-    from live_ros.config import preset
-    from live_ros.model import lora_config
+    from live_ros.model.config import preset
+    from live_ros.model.live_model import lora_config
     torch.manual_seed(1)
     with torch.device(device):
         llm = get_peft_model(llm, lora_config(preset('videollm-online-8b-v1plus')))

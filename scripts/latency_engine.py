@@ -27,12 +27,12 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, 'test')]
 
-from live_ros.config import preset  # noqa: E402
-from live_ros.connector import build_connector  # noqa: E402
-from live_ros.model import LiveModel, resolve_device_dtype  # noqa: E402
+from live_ros.model.config import preset  # noqa: E402
+from live_ros.model.connector import build_connector  # noqa: E402
+from live_ros.model.live_model import LiveModel, resolve_device_dtype  # noqa: E402
 from live_ros.streaming.pipeline import StreamPipeline  # noqa: E402
 from live_ros.streaming.session import StreamingSession  # noqa: E402
-from live_ros.vision import FrameTokens  # noqa: E402
+from live_ros.model.vision import FrameTokens  # noqa: E402
 import tiny_models  # noqa: E402
 
 SIZES = {

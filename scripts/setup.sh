@@ -10,7 +10,7 @@
 #                                  LIVE_ROS_INSTALLER=pip); torch first and alone so nothing
 #                                  pulls a CUDA build; skipped when the files' hash is unchanged
 #   3. fix_ros_wheel_cmake_paths   repair the pip ROS wheels' CMake exports (see the function)
-#   4. build_backbones             python -m live_ros.backbones --ensure (when that module exists)
+#   4. build_backbones             python -m live_ros.model.backbones --ensure (when that module exists)
 #   5. colcon_build                colcon build of this package into build/ install/ log/
 #
 # Afterwards `source scripts/env.sh` gives a shell with the venv, the overlay and the ROS
@@ -132,12 +132,12 @@ build_backbones() {
     log 'backbones: skipped (LIVE_ROS_SKIP_BACKBONES=1)'
     return
   fi
-  if [ ! -f "$ROOT/live_ros/backbones.py" ]; then
-    log 'backbones: live_ros/backbones.py not present yet, nothing to build'
+  if [ ! -f "$ROOT/live_ros/model/backbones.py" ]; then
+    log 'backbones: live_ros/model/backbones.py not present yet, nothing to build'
     return
   fi
-  log 'backbones: python -m live_ros.backbones --ensure'
-  (cd "$ROOT" && "$VENV/bin/python" -m live_ros.backbones --ensure)
+  log 'backbones: python -m live_ros.model.backbones --ensure'
+  (cd "$ROOT" && "$VENV/bin/python" -m live_ros.model.backbones --ensure)
 }
 
 colcon_build() {

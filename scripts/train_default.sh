@@ -9,7 +9,7 @@
 #       bash scripts/train_default.sh        # another recipe, installed elsewhere
 #
 # Uses the project venv (.venv, made by scripts/setup.sh) and the backbones built from the
-# pinned pip packages (python -m live_ros.backbones --ensure). Logs to <train.output_dir>/train.log.
+# pinned pip packages (python -m live_ros.model.backbones --ensure). Logs to <train.output_dir>/train.log.
 set -eo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -25,9 +25,9 @@ CONFIG="${LIVE_ROS_TRAIN_CONFIG:-config/train/default.yaml}"
 RUN_DIR=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["train"]["output_dir"])' "$CONFIG")
 mkdir -p "$RUN_DIR"
 
-"$PY" -m live_ros.backbones --ensure
+"$PY" -m live_ros.model.backbones --ensure
 start=$(date +%s)
-"$PY" -m live_ros.train --config "$CONFIG" "$@" 2>&1 \
+"$PY" -m live_ros.cli.train --config "$CONFIG" "$@" 2>&1 \
     | tee "$RUN_DIR/train.log"
 echo "live-train took $(( $(date +%s) - start )) s"
 

@@ -1,4 +1,4 @@
-"""Tests for live_ros.backbones: name resolution and the real DINOv2 conversion.
+"""Tests for live_ros.model.backbones: name resolution and the real DINOv2 conversion.
 
 The conversion check runs the original ONNX graph, so it proves the rebuilt Dinov2Model is the
 packaged network and not merely something with the right shapes.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from live_ros import backbones
+from live_ros.model import backbones
 
 
 def test_resolve_uses_env_root(monkeypatch, tmp_path):
@@ -50,7 +50,7 @@ def test_stamp_makes_ensure_idempotent(monkeypatch, tmp_path):
 def test_dinov2_matches_onnx():
     """The rebuilt ViT gives the ONNX graph's features on one real-looking image."""
     if not backbones.is_built('dinov2-small'):
-        pytest.skip('backbones not built: run `python -m live_ros.backbones --ensure`')
+        pytest.skip('backbones not built: run `python -m live_ros.model.backbones --ensure`')
     pytest.importorskip('onnxruntime', reason='onnxruntime is needed to run the reference')
     import numpy as np
     yy, xx = np.mgrid[0:224, 0:224] / 224.0
@@ -61,7 +61,7 @@ def test_dinov2_matches_onnx():
 def test_smollm2_dir_is_plain_llama():
     """The converted language model is an ordinary Llama directory with its tokenizer."""
     if not backbones.is_built('smollm2-135m-instruct'):
-        pytest.skip('backbones not built: run `python -m live_ros.backbones --ensure`')
+        pytest.skip('backbones not built: run `python -m live_ros.model.backbones --ensure`')
     path = Path(backbones.resolve('backbones:smollm2-135m-instruct'))
     config = json.loads((path / 'config.json').read_text())
     assert config['model_type'] == 'llama'

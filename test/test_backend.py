@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from live_ros.model import LiveModel
+from live_ros.model.live_model import LiveModel
 from live_ros.streaming import backend as backend_module
 from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.text_stream import TextStream

@@ -10,7 +10,7 @@ import pytest
 from live_ros.data.bag import (
     BagError, BagImages, is_bag, read_responses, RESPONSE_DEFINITION, ResponseRecorder,
     typestore)
-from live_ros.infer import main
+from live_ros.cli.infer import main
 from live_ros.streaming.session import Response
 from tiny_models import build_tiny_live_model
 

@@ -6,9 +6,9 @@ import torch
 from live_ros.data.collator import build_example, build_per_frame_example, IGNORE
 from live_ros.data.format import Dialogue
 from live_ros.data.synthetic import SyntheticWorld
-from live_ros.evaluate import teacher_forced
+from live_ros.evaluation.teacher_forced import teacher_forced
 from live_ros.streaming.baselines import make_session, PromptedSession
-from live_ros.train import load_config, train
+from live_ros.cli.train import load_config, train
 import tiny_models
 
 

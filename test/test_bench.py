@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from live_ros import bench
+from live_ros.cli import bench
 import tiny_models
 
 

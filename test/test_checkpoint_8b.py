@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from live_ros.config import LLAMA_LORA_TARGETS, preset
-from live_ros.model import LiveModel
+from live_ros.model.config import LLAMA_LORA_TARGETS, preset
+from live_ros.model.live_model import LiveModel
 from tiny_models import save_tiny_backbones, TINY_IMAGE
 
 PROJ = {'self_attn': ['q_proj', 'k_proj', 'v_proj', 'o_proj'],

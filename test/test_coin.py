@@ -9,7 +9,7 @@ import pytest
 from live_ros.data.coin import (clean_step, clean_task, coin_accuracy, coin_benchmark,
                                 levenshtein, nearest_category, question)
 from live_ros.data.video import write_video
-from live_ros.evaluate import generate_after_stream
+from live_ros.evaluation.coin_eval import generate_after_stream
 import tiny_models
 
 COIN = {'database': {

@@ -7,7 +7,7 @@ from live_ros.data.collator import build_per_frame_example
 from live_ros.data.collator import (IGNORE, StreamCollator, build_example, stream_of,
                                     streaming_loss)
 from live_ros.data.format import Dialogue, Turn
-from live_ros.template import StreamTemplate
+from live_ros.model.template import StreamTemplate
 
 import tiny_models  # noqa: E402
 

@@ -19,7 +19,7 @@ DEFAULT_MODEL = REPO / 'live_ros' / 'models' / 'default'
 
 
 def _default_model_usable():
-    from live_ros import backbones
+    from live_ros.model import backbones
     return (DEFAULT_MODEL / 'live_config.json').is_file() and all(
         backbones.is_built(n) for n in ('smollm2-135m-instruct', 'dinov2-small'))
 

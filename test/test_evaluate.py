@@ -10,7 +10,9 @@ from live_ros.data.video import write_video
 import tiny_models
 
 from live_ros.data.synthetic import SPLITS
-from live_ros.evaluate import Embedder, _rate_bins, main, match, model_format, truth
+from live_ros.cli.evaluate import main
+from live_ros.evaluation.free_running import _rate_bins, Embedder, match, truth
+from live_ros.evaluation.teacher_forced import model_format
 from live_ros.metrics import longest_identical_run
 
 

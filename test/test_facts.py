@@ -3,7 +3,7 @@
 from live_ros.data.facts import WorldTruth, facts, same_facts
 from live_ros.data.synthetic import (FPS, NARRATE, NARRATE_ACK, STOP_ACK, STOP_NARRATING,
                                      SyntheticWorld)
-from live_ros.evaluate import match, stops_obeyed
+from live_ros.evaluation.free_running import match, stops_obeyed
 
 
 def test_facts_of_the_worlds_sentences():

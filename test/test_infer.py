@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from live_ros.config import EMBEDDED_MODEL_DIR
+from live_ros.model.config import EMBEDDED_MODEL_DIR
 from live_ros.data.video import iter_frames
-from live_ros.infer import main, parse_ask, resolve_model_path
+from live_ros.cli.infer import main, parse_ask, resolve_model_path
 from tiny_models import build_tiny_live_model
 
 
@@ -85,7 +85,7 @@ def test_missing_video_is_an_error(capsys):
 
 
 def test_embedded_default_is_recognised_as_the_demo_model(tmp_path):
-    from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default
+    from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default
     assert is_embedded_default('default') and is_embedded_default(EMBEDDED_MODEL_DIR)
     assert is_embedded_default(EMBEDDED_MODEL_DIR + '/')
     assert not is_embedded_default(str(tmp_path))

@@ -21,8 +21,8 @@ EXECUTABLES = {
     'live_node': 'live_ros.ros.live_node',
     'video_publisher': 'live_ros.ros.video_publisher',
     'ask': 'live_ros.ros.ask',
-    'train': 'live_ros.train',
-    'infer': 'live_ros.infer',
+    'train': 'live_ros.cli.train',
+    'infer': 'live_ros.cli.infer',
 }
 SHARE = INSTALL_PREFIX / 'share' / 'live_ros'
 INDEX = INSTALL_PREFIX / 'share' / 'ament_index' / 'resource_index'

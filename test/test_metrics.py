@@ -9,7 +9,7 @@ from live_ros.data.collator import build_example
 from live_ros.data.format import Dialogue, Turn
 from live_ros.metrics import (decision_auc, dialogue_metrics, reference_metrics, speaks,
                               summarize, turn_metrics)
-from live_ros.template import StreamTemplate
+from live_ros.model.template import StreamTemplate
 
 import tiny_models  # noqa: E402
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from live_ros.model import load_live_model
-from live_ros.preprocess import letterbox, preprocess_frames
+from live_ros.model.live_model import load_live_model
+from live_ros.model.preprocess import letterbox, preprocess_frames
 from tiny_models import build_tiny_live_model, TINY_IMAGE
 
 
@@ -38,7 +38,7 @@ def test_shrinking_is_anti_aliased_by_default():
 
 
 def test_configs_saved_before_resize_filter_load_as_bicubic():
-    from live_ros.config import LiveConfig, preset
+    from live_ros.model.config import LiveConfig, preset
     assert preset('videollm-online-8b-v1plus').resize_filter == 'area'
     old = preset('default').to_dict()
     del old['resize_filter']
@@ -141,7 +141,7 @@ def test_connector_and_lora_get_gradients_vision_does_not(tmp_path):
 
 
 def test_config_json_round_trip(tmp_path):
-    from live_ros.config import LiveConfig, preset
+    from live_ros.model.config import LiveConfig, preset
     cfg = preset('videollm-online-8b-v1plus', context_budget=4096)
     cfg.save(tmp_path)
     loaded = LiveConfig.load(str(tmp_path))
@@ -152,8 +152,8 @@ def test_config_json_round_trip(tmp_path):
     ('qwen2', 'clip', 'cls'), ('mistral', 'dinov2', 'pooler'), ('llama', 'dinov2', 'none')])
 def test_other_backbone_families_load_and_stream(tmp_path, llm_kind, vision_kind,
                                                  global_token):
-    from live_ros.config import preset
-    from live_ros.model import LiveModel
+    from live_ros.model.config import preset
+    from live_ros.model.live_model import LiveModel
     from live_ros.streaming.session import StreamingSession
     from tiny_models import save_tiny_llm, save_tiny_vision
     llm = save_tiny_llm(str(tmp_path / llm_kind), llm_kind)

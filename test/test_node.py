@@ -114,7 +114,7 @@ def save_node_model(root):
     from tiny_models import _quiet_transformers, save_tiny_backbones, tiny_config
     from transformers import LlamaForCausalLM
 
-    from live_ros.model import LiveModel
+    from live_ros.model.live_model import LiveModel
 
     _quiet_transformers()
     root = Path(root)

@@ -13,11 +13,11 @@ import zipfile
 from ros_helpers import REPO_ROOT
 
 CONSOLE_SCRIPTS = {
-    'live-infer': 'live_ros.infer:main',
-    'live-train': 'live_ros.train:main',
-    'live-eval': 'live_ros.evaluate:main',
-    'live-bench': 'live_ros.bench:main',
-    'live-backbones': 'live_ros.backbones:main',
+    'live-infer': 'live_ros.cli.infer:main',
+    'live-train': 'live_ros.cli.train:main',
+    'live-eval': 'live_ros.cli.evaluate:main',
+    'live-bench': 'live_ros.cli.bench:main',
+    'live-backbones': 'live_ros.model.backbones:main',
 }
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from live_ros.config import DEFAULT_SYSTEM_PROMPT, preset
-from live_ros.template import StreamTemplate
+from live_ros.model.config import DEFAULT_SYSTEM_PROMPT, preset
+from live_ros.model.template import StreamTemplate
 from tiny_models import build_tokenizer
 
 DIALOGUE = [

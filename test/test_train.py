@@ -13,9 +13,9 @@ import torch
 from live_ros.data.collator import StreamCollator
 from live_ros.data.dataset import StreamDataset, encode_stream, load_data
 from live_ros.data.frames import dialogue_frames
-from live_ros.model import load_live_model
+from live_ros.model.live_model import load_live_model
 from live_ros.streaming.session import StreamingSession
-from live_ros.train import LiveTrainModule, build_model, load_config, main, train
+from live_ros.cli.train import LiveTrainModule, build_model, load_config, main, train
 
 import tiny_models  # noqa: E402
 CONFIG = os.path.join(os.path.dirname(__file__), '..', 'config', 'train', 'tiny.yaml')
@@ -144,7 +144,7 @@ def test_released_recipe_config_builds_its_training_arguments():
 
 def test_context_windows_train(backbones, tmp_path):
     """data.context_windows: long streams become bounded windows, and they train."""
-    from live_ros.train import engine_windows
+    from live_ros.cli.train import engine_windows
     cfg = _cfg(backbones, tmp_path, 'data.train=synthetic:train:1:60:mixed',
                'data.context_windows=true', 'data.max_frames=null', 'model.context_budget=200',
                'model.context_keep_frames=8', 'train.max_steps=2', 'train.save_steps=100')
@@ -165,7 +165,7 @@ def test_two_process_ddp_on_cpu(backbones, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.path.join(
         os.path.dirname(__file__), '..'))
     out = subprocess.run(
-        [torchrun, '--nproc_per_node', '2', '--master_port', '29517', '-m', 'live_ros.train',
+        [torchrun, '--nproc_per_node', '2', '--master_port', '29517', '-m', 'live_ros.cli.train',
          '--config', CONFIG, f'model.llm={llm}', f'model.vision={vision}',
          f'train.output_dir={tmp_path}', 'train.max_steps=2', 'train.save_steps=100',
          'train.report_to=[]', 'train.per_device_train_batch_size=1', 'data.eval=null'],

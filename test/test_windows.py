@@ -5,7 +5,7 @@ import tiny_models
 from live_ros.data.collator import IGNORE, build_example
 from live_ros.data.synthetic import SyntheticWorld
 from live_ros.data.windows import context_windows
-from live_ros.template import StreamTemplate
+from live_ros.model.template import StreamTemplate
 
 BOUND, KEEP_FRAMES, KEEP_TURNS = 400, 12, 3
 

@@ -135,7 +135,7 @@ def save_tiny_backbones(root):
 
 def tiny_config(root, **overrides):
     """Return the 'tiny' preset pointing at tiny backbones saved under ``root``."""
-    from live_ros.config import preset
+    from live_ros.model.config import preset
     llm, vision = save_tiny_backbones(root)
     return preset('tiny', llm=llm, vision=vision, **overrides)
 
@@ -146,7 +146,7 @@ def build_tiny_live_model(root, seed=0, **overrides):
     Sets torch to one thread: tiny matmuls only lose from threading, and the test machine is
     shared.
     """
-    from live_ros.model import LiveModel
+    from live_ros.model.live_model import LiveModel
     _quiet_transformers()
     torch.set_num_threads(1)
     cfg = tiny_config(root, **overrides)

@@ -100,10 +100,10 @@ def fit_probe(x_train, y_train, x_test, n_classes, hidden=0, epochs=300, seed=0)
 
 def run(sizes, pools, n_train, n_test, seconds, hidden):
     """Probe accuracy per (size, pool) and fact; plus the majority-class baseline."""
-    from live_ros.backbones import resolve
-    from live_ros.config import preset
-    from live_ros.preprocess import preprocess_frames
-    from live_ros.vision import load_vision_tower
+    from live_ros.model.backbones import resolve
+    from live_ros.model.config import preset
+    from live_ros.model.preprocess import preprocess_frames
+    from live_ros.model.vision import load_vision_tower
     cfg = preset('default')
     tower = load_vision_tower(resolve(cfg.vision), dtype=torch.float32)
     tr_frames, tr_facts, tr_first = collect('train', n_train, seconds)

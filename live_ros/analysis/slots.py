@@ -40,7 +40,7 @@ def slot_of(word):
 def slot_accuracy(model, dialogues):
     """{kind: {slot: [right, total]}} over the dialogues' learned response tokens."""
     from live_ros.data.dataset import StreamDataset
-    from live_ros.evaluate import _logits
+    from live_ros.evaluation.teacher_forced import _logits
     ds = StreamDataset(dialogues, model)
     counts = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for i in range(len(ds)):
@@ -69,9 +69,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    from live_ros.config import resolve_model_path
+    from live_ros.model.config import resolve_model_path
     from live_ros.data.dataset import load_data
-    from live_ros.model import load_live_model
+    from live_ros.model.live_model import load_live_model
     model = load_live_model(resolve_model_path(a.model), device='cpu')
     table = slot_accuracy(model, load_data(a.data))
     for kind, slots in sorted(table.items()):

@@ -1,1 +1,1 @@
-"""The parts of live-bench (live_ros/bench.py): streams, memory probe, cost growth, plot."""
+"""The parts of live-bench (live_ros/cli/bench.py): streams, memory probe, cost growth, plot."""

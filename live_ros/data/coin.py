@@ -2,7 +2,7 @@
 
 Each question is a short dialogue: the user asks first, then one segment of the video streams
 (``User: q``, ``[<v>...]``, ``Assistant:`` on their lines), and the model answers by plain
-generation after the last frame (evaluate.generate_after_stream), not through the live
+generation after the last frame (evaluation/coin_eval.generate_after_stream), not through the live
 session. The reference's rules, kept here because they change the numbers:
 
 - splits by ``subset`` ('train' matches 'training', 'test' matches 'testing'); the answer

@@ -1,6 +1,6 @@
 """Interleaved inputs with streaming-EOS labels (LIVE's training objective) and the collator.
 
-The token layout comes only from the model's template (live_ros.template): this module walks
+The token layout comes only from the model's template (live_ros.model.template): this module walks
 a dialogue's stream events through the template's DialogueEncoder, so training, evaluation and
 the streaming session see identical ids. Labels are pre-shifted as in the reference:
 ``labels[p]`` is the target of the logits at position p. For the LIVE format:

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
+from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 from live_ros.ros.demo_client import DemoClient, summary
 from live_ros.ros.demo_processes import Child, executable, ros_env
 

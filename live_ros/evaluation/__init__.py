@@ -1,0 +1,1 @@
+"""Evaluation without ROS: teacher-forced metrics, free-running play, reports, COIN."""

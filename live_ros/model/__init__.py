@@ -1,0 +1,1 @@
+"""The LIVE model: config, backbones, frame tokens, connector, chat/stream template."""
