@@ -58,31 +58,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-SHAPES = {
-    'llm': dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
-                num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                max_position_embeddings=8192, rope_theta=500000.0, rms_norm_eps=1e-5),
-    'vision': dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                   num_attention_heads=16, image_size=384, patch_size=16),
-}
-TINY = {
-    'llm': dict(vocab_size=128256, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
-                rope_theta=500000.0, rms_norm_eps=1e-5),
-    'vision': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                   num_attention_heads=2, image_size=384, patch_size=16),
-}
-CORPUS = [
-    'A multimodal AI assistant is helping users with some activities. Below is their '
-    'conversation, interleaved with the list of video frames received by the assistant.\n',
-    ']\nUser: What am I doing?\nAssistant: You are cutting a tomato.', '\n[', ']\nUser: ',
-    '\nAssistant:', ',', 'You pick up the knife. Now you open the fridge. What is next?',
-    'hello world, the quick brown fox jumps over the lazy dog. 0123456789 ([{}])!?;:.',
-]
-LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
-                  r' ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+')
-
-
 def ensure_cv2():
     """Let live_ros import without OpenCV (the GPU machine may lack it).
 
@@ -101,71 +76,13 @@ def ensure_cv2():
         sys.modules['cv2'] = shim
 
 
-def build_tokenizer():
-    """Train a small Llama-3-like byte-level BPE (no files, no hub)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior='isolated'),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=['<|begin_of_text|>', '<|eot_id|>'],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(CORPUS * 50, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<|begin_of_text|>',
-                                   eos_token='<|eot_id|>', pad_token='<|eot_id|>')
-
-
 def build_model(tiny, device):
-    """Build the random 8B-v1+ shaped LiveModel directly on ``device``."""
+    """Build the random 8B-v1+ shaped LiveModel (live_ros.testing.shapes) with LoRA on it."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, SiglipVisionConfig
-    from transformers import SiglipVisionModel
-    from transformers.utils import logging
-    logging.set_verbosity_error()
-
-    from live_ros.model.config import preset
-    from live_ros.model.connector import build_connector
-    from live_ros.model.live_model import LiveModel
-    from live_ros.model.vision import FrameTokens
-
-    shapes = TINY if tiny else SHAPES
+    from live_ros.testing.shapes import build_random_model
     dtype = torch.bfloat16 if device.type == 'cuda' else torch.float32
-    tok = build_tokenizer()
-    llm_cfg = LlamaConfig(**shapes['llm'], bos_token_id=tok.bos_token_id,
-                          eos_token_id=tok.eos_token_id, pad_token_id=tok.eos_token_id,
-                          tie_word_embeddings=False)
-    vis_cfg = SiglipVisionConfig(**shapes['vision'])
-    torch.manual_seed(0)
-    start = time.perf_counter()
-    prev = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            llm = AutoModelForCausalLM.from_config(llm_cfg, dtype=dtype,
-                                                   attn_implementation='sdpa')
-            tower = SiglipVisionModel._from_config(vis_cfg, dtype=dtype,
-                                                   attn_implementation='sdpa')
-            llm.connector = build_connector(vis_cfg.hidden_size, llm_cfg.hidden_size)
-    finally:
-        torch.set_default_dtype(prev)
-    llm = apply_released_lora(llm, device, dtype)
-    llm.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    tower.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-    build_s = time.perf_counter() - start
-    cfg = preset('videollm-online-8b-v1plus', llm='random-llama-3-8b-shape',
-                 vision='random-siglip-large-384-shape', adapter=None, engine='eager',
-                 dtype=str(dtype).replace('torch.', ''), device=device.type)
-    vision = FrameTokens(tower, pool=cfg.pool, global_token=cfg.global_token)
-    model = LiveModel(cfg, tok, llm, vision, device, dtype)
-    params = sum(p.numel() for p in llm.parameters()) + sum(
-        p.numel() for p in tower.parameters())
-    return model, build_s, params
+    return build_random_model('tiny-8b' if tiny else '8b', device, dtype,
+                              wrap_llm=lambda llm: apply_released_lora(llm, device, dtype))
 
 
 def apply_released_lora(llm, device, dtype):

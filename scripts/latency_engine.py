@@ -25,50 +25,21 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [ROOT, os.path.join(ROOT, 'test')]
+sys.path[:0] = [ROOT]
 
 from live_ros.model.config import preset  # noqa: E402
-from live_ros.model.connector import build_connector  # noqa: E402
-from live_ros.model.live_model import LiveModel, resolve_device_dtype  # noqa: E402
+from live_ros.model.live_model import resolve_device_dtype  # noqa: E402
 from live_ros.streaming.pipeline import StreamPipeline  # noqa: E402
 from live_ros.streaming.session import StreamingSession  # noqa: E402
-from live_ros.model.vision import FrameTokens  # noqa: E402
-import tiny_models  # noqa: E402
-
-SIZES = {
-    'small': dict(llm=dict(vocab_size=400, hidden_size=256, intermediate_size=512,
-                           num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-                  vision=dict(hidden_size=192, intermediate_size=384, num_hidden_layers=4,
-                              num_attention_heads=4, image_size=224, patch_size=16)),
-    '8b': dict(llm=dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336,
-                        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                        rope_theta=500000.0),
-               vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                           num_attention_heads=16, image_size=384, patch_size=16)),
-}
+from live_ros.testing import tiny_models  # noqa: E402
+from live_ros.testing.shapes import build_random_model, SHAPES  # noqa: E402
 
 
 def build(size, device, dtype):
-    """Build a random LiveModel of the given size directly on the device."""
-    from transformers import LlamaConfig, LlamaForCausalLM, SiglipVisionConfig
-    from transformers import SiglipVisionModel
-    tiny_models._quiet_transformers()
-    spec = SIZES[size]
-    tok = tiny_models.build_tokenizer()
-    llm_cfg = LlamaConfig(max_position_embeddings=8192, tie_word_embeddings=False,
-                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                          **spec['llm'])
-    llm_cfg._attn_implementation = 'sdpa'
-    vis_cfg = SiglipVisionConfig(**spec['vision'])
-    torch.manual_seed(0)
-    with torch.device(device):
-        llm = LlamaForCausalLM(llm_cfg).to(dtype)
-        tower = SiglipVisionModel(vis_cfg).to(dtype)
-        llm.connector = build_connector(vis_cfg.hidden_size, llm_cfg.hidden_size).to(dtype)
-    llm.eval().requires_grad_(False)
-    tower.eval().requires_grad_(False)
-    cfg = preset('tiny', frame_size=vis_cfg.image_size, use_lora=False)
-    return LiveModel(cfg, tok, llm, FrameTokens(tower, 3, 'pooler'), device, dtype)
+    """Build a random LiveModel of the given shape directly on the device (no LoRA)."""
+    model, _, _ = build_random_model(size, device, dtype, cfg=preset(
+        'tiny', frame_size=SHAPES[size]['vision']['image_size'], use_lora=False))
+    return model
 
 
 def silence(model):
@@ -151,7 +122,7 @@ def main():
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: all cores)')
     parser.add_argument('--device', default='cpu', help='torch device')
-    parser.add_argument('--size', choices=sorted(SIZES), default='small',
+    parser.add_argument('--size', choices=['small', '8b'], default='small',
                         help='model size to build')
     parser.add_argument('--check', action='store_true',
                         help='first verify cache == full forward and threaded == sequential')

@@ -8,7 +8,7 @@ from live_ros.data.augment import augment, CORRECTION
 from live_ros.data.collator import build_example, IGNORE
 from live_ros.data.dataset import StreamDataset
 from live_ros.data.format import Dialogue, Turn
-from tiny_models import build_tiny_live_model
+from live_ros.testing.tiny_models import build_tiny_live_model
 
 # 2 fps: frame k is at k / 2 s. A at frame 2, B at frame 6, C at frame 10.
 DIALOGUE = Dialogue('synthetic:3', 2.0, 6.0, turns=[

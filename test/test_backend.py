@@ -13,7 +13,7 @@ from live_ros.streaming import backend as backend_module
 from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.text_stream import TextStream
 import test_session
-from tiny_models import build_tiny_live_model, save_tiny_llama, tiny_config
+from live_ros.testing.tiny_models import build_tiny_live_model, save_tiny_llama, tiny_config
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

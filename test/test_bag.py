@@ -12,7 +12,7 @@ from live_ros.data.bag import (
     typestore)
 from live_ros.cli.infer import main
 from live_ros.streaming.session import Response
-from tiny_models import build_tiny_live_model
+from live_ros.testing.tiny_models import build_tiny_live_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_700_000_000_123_000_000  # camera clock of the recording, ns

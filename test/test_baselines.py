@@ -9,7 +9,7 @@ from live_ros.data.synthetic import SyntheticWorld
 from live_ros.evaluation.teacher_forced import teacher_forced
 from live_ros.streaming.baselines import make_session, PromptedSession
 from live_ros.cli.train import load_config, train
-import tiny_models
+from live_ros.testing import tiny_models
 
 
 @pytest.fixture(scope='module')

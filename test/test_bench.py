@@ -9,7 +9,7 @@ import json
 import pytest
 
 from live_ros.cli import bench
-import tiny_models
+from live_ros.testing import tiny_models
 
 
 @pytest.fixture(scope='module')

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from live_ros.model.config import LLAMA_LORA_TARGETS, preset
 from live_ros.model.live_model import LiveModel
-from tiny_models import save_tiny_backbones, TINY_IMAGE
+from live_ros.testing.tiny_models import save_tiny_backbones, TINY_IMAGE
 
 PROJ = {'self_attn': ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
         'mlp': ['gate_proj', 'up_proj', 'down_proj']}

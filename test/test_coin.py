@@ -10,7 +10,7 @@ from live_ros.data.coin import (clean_step, clean_task, coin_accuracy, coin_benc
                                 levenshtein, nearest_category, question)
 from live_ros.data.video import write_video
 from live_ros.evaluation.coin_eval import generate_after_stream
-import tiny_models
+from live_ros.testing import tiny_models
 
 COIN = {'database': {
     'a': {'class': 'MakeCoffee', 'subset': 'testing', 'start': 1.2, 'end': 9.0,

@@ -9,7 +9,7 @@ from live_ros.data.collator import (IGNORE, StreamCollator, build_example, strea
 from live_ros.data.format import Dialogue, Turn
 from live_ros.model.template import StreamTemplate
 
-import tiny_models  # noqa: E402
+from live_ros.testing import tiny_models  # noqa: E402
 
 V = '<v>'
 # The hand-built dialogue: instruction after frame 0, silence at frame 1, the assistant speaks

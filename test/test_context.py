@@ -4,7 +4,7 @@ import torch
 
 from live_ros.streaming.context import ContextHistory
 from live_ros.streaming.session import StreamingSession
-from tiny_models import build_tiny_live_model, steer_frame_decisions
+from live_ros.testing.tiny_models import build_tiny_live_model, steer_frame_decisions
 
 
 def test_history_keeps_recent_frames_and_older_turns():

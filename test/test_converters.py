@@ -7,7 +7,7 @@ from live_ros.data.converters import (clean_narration, coin_dialogues,
                                       goalstep_dialogues, main)
 from live_ros.data.rewrite import rewrite
 from live_ros.data.format import Turn, load_dialogues
-import tiny_models
+from live_ros.testing import tiny_models
 
 EGO4D = {'videos': {'vid1': {'narration_pass_1': {'narrations': [
     {'timestamp_sec': 10.2, 'narration_text': '#C C picks a cup'},

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import ros_helpers
-import tiny_models
+from live_ros.testing import tiny_models
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / 'live_ros' / 'models' / 'default'

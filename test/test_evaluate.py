@@ -7,7 +7,7 @@ import pytest
 
 from live_ros.data.format import Dialogue, Turn
 from live_ros.data.video import write_video
-import tiny_models
+from live_ros.testing import tiny_models
 
 from live_ros.data.synthetic import SPLITS
 from live_ros.cli.evaluate import main

@@ -9,7 +9,7 @@ import pytest
 from live_ros.model.config import EMBEDDED_MODEL_DIR
 from live_ros.data.video import iter_frames
 from live_ros.cli.infer import main, parse_ask, resolve_model_path
-from tiny_models import build_tiny_live_model
+from live_ros.testing.tiny_models import build_tiny_live_model
 
 
 @pytest.fixture(scope='module')

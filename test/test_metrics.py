@@ -11,7 +11,7 @@ from live_ros.metrics import (decision_auc, dialogue_metrics, reference_metrics,
                               summarize, turn_metrics)
 from live_ros.model.template import StreamTemplate
 
-import tiny_models  # noqa: E402
+from live_ros.testing import tiny_models  # noqa: E402
 
 DIALOGUE = Dialogue('synthetic:0', fps=2.0, duration=2.0, turns=[
     Turn('user', 0.0, 'Go.'), Turn('assistant', 1.0, 'Hi.'),

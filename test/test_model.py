@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from live_ros.model.live_model import load_live_model
 from live_ros.model.preprocess import letterbox, preprocess_frames
-from tiny_models import build_tiny_live_model, TINY_IMAGE
+from live_ros.testing.tiny_models import build_tiny_live_model, TINY_IMAGE
 
 
 def test_letterbox_scales_longest_side_and_pads_centred():
@@ -155,7 +155,7 @@ def test_other_backbone_families_load_and_stream(tmp_path, llm_kind, vision_kind
     from live_ros.model.config import preset
     from live_ros.model.live_model import LiveModel
     from live_ros.streaming.session import StreamingSession
-    from tiny_models import save_tiny_llm, save_tiny_vision
+    from live_ros.testing.tiny_models import save_tiny_llm, save_tiny_vision
     llm = save_tiny_llm(str(tmp_path / llm_kind), llm_kind)
     vision = save_tiny_vision(str(tmp_path / vision_kind), vision_kind)
     cfg = preset('tiny', llm=llm, vision=vision, global_token=global_token,

@@ -111,7 +111,7 @@ def save_node_model(root):
     import shutil
 
     import torch
-    from tiny_models import _quiet_transformers, save_tiny_backbones, tiny_config
+    from live_ros.testing.tiny_models import _quiet_transformers, save_tiny_backbones, tiny_config
     from transformers import LlamaForCausalLM
 
     from live_ros.model.live_model import LiveModel

@@ -8,7 +8,7 @@ import pytest
 
 from live_ros.streaming.pipeline import StreamPipeline
 from live_ros.streaming.session import StreamingSession
-from tiny_models import build_tiny_live_model
+from live_ros.testing.tiny_models import build_tiny_live_model
 
 CONTRACT_KEYS = {'frames_received', 'frames_encoded', 'frames_dropped', 'lag_s', 'cache_tokens',
                  'last_latency_s', 'device', 'errors'}

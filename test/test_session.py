@@ -6,7 +6,7 @@ import torch
 
 from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.streamer import CallbackStreamer
-from tiny_models import build_tiny_live_model, steer_frame_decisions
+from live_ros.testing.tiny_models import build_tiny_live_model, steer_frame_decisions
 
 
 @pytest.fixture(scope='module')

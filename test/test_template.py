@@ -4,7 +4,7 @@ import pytest
 
 from live_ros.model.config import DEFAULT_SYSTEM_PROMPT, preset
 from live_ros.model.template import StreamTemplate
-from tiny_models import build_tokenizer
+from live_ros.testing.tiny_models import build_tokenizer
 
 DIALOGUE = [
     {'role': 'stream', 'num_frames': 2},

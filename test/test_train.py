@@ -17,7 +17,7 @@ from live_ros.model.live_model import load_live_model
 from live_ros.streaming.session import StreamingSession
 from live_ros.cli.train import LiveTrainModule, build_model, load_config, main, train
 
-import tiny_models  # noqa: E402
+from live_ros.testing import tiny_models  # noqa: E402
 CONFIG = os.path.join(os.path.dirname(__file__), '..', 'config', 'train', 'tiny.yaml')
 
 

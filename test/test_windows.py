@@ -1,6 +1,6 @@
 """Context windows: long streams cut the way the bounded streaming context holds them."""
 
-import tiny_models
+from live_ros.testing import tiny_models
 
 from live_ros.data.collator import IGNORE, build_example
 from live_ros.data.synthetic import SyntheticWorld

@@ -1,0 +1,1 @@
+"""Random models for tests, benchmarks and the GPU scripts: tiny ones and the 8B shapes."""
