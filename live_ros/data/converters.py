@@ -39,11 +39,6 @@ def ceil_time(t, fps):
     return math.ceil(t * fps - EPS) / fps
 
 
-def floor_time(t, fps):
-    """Time floored to the frame grid: the last frame seen when a user speaks at t."""
-    return math.floor(t * fps + EPS) / fps
-
-
 # -- Ego4D narrations -----------------------------------------------------------------------
 # The reference's one narration instruction: it asks for the tags the narrations keep.
 EGO4D_NARRATION_INSTRUCTION = (

@@ -61,7 +61,6 @@ class Layout:
     frame_last: list = field(default_factory=list)
     response_spans: list = field(default_factory=list)
     frame_mask: list = field(default_factory=list)
-    frame_times: list = field(default_factory=list)
 
 
 END_TOKENS = ('<|eot_id|>', '<|end_of_text|>', '<|im_end|>', '<|endoftext|>')

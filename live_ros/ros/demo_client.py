@@ -29,7 +29,6 @@ class DemoClient:
         self.responses = []  # (stream_time, text, wall delay from frame to print)
         self.answers = []
         self.query_id = None
-        self.asked_wall = None
         self.diagnostics = {}
         # data.facts.WorldTruth of a synthetic source: each line gets a mark and the truth
         self.truth = truth
@@ -97,7 +96,6 @@ class DemoClient:
             self._instruction_future = self.client.call_async(Ask.Request(query=self.instruction))
         if self._future is None and self.stream_time >= self.ask_at:
             self.out(f'[{self.stream_time:6.1f} s] user asks: {self.question}')
-            self.asked_wall = time.monotonic()
             self._future = self.client.call_async(Ask.Request(query=self.question))
         if self._instruction_future is not None and self._instruction_future.done() \
                 and self.instruction_id is None:

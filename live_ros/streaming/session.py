@@ -21,12 +21,12 @@ from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING, Union
 import numpy as np
 import torch
 
-from live_ros.streaming.backend import cache_argument, decide_frames, make_backend
+from live_ros.streaming.backend import decide_frames, make_backend
 from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bound
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 from live_ros.streaming.text_stream import TextStream
 
-__all__ = ['Response', 'StreamingSession', 'cache_argument']
+__all__ = ['Response', 'StreamingSession']
 
 if TYPE_CHECKING:
     from live_ros.model.live_model import LiveModel
