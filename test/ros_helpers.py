@@ -7,7 +7,10 @@ runs pytest in a loopback-only network namespace when it may).
 API (import with `from ros_helpers import ...`; test/ is on sys.path under pytest):
 
     REPO_ROOT, INSTALL_PREFIX, INSTALL_SITE_PACKAGES, INSTALL_LIB_DIR, VENV_PREFIX
-    DEFAULT_TIMEOUT                      seconds (20) for discovery / message waits
+    DEFAULT_TIMEOUT                      seconds (20) for discovery / message waits, before
+    TIMEOUT_SCALE                        the one load setting (LIVE_ROS_TEST_TIMEOUT_SCALE,
+                                         default 3): every wait here is multiplied by it, so a
+                                         busy machine is slow, not failing
     run_domain_id() -> int               this run's ROS_DOMAIN_ID (1..101)
     pick_domain_id() -> int              a domain id no process on this machine uses now
     domain_in_use(domain_id) -> bool     (scripts/test.sh does the same check in bash)
@@ -18,20 +21,24 @@ API (import with `from ros_helpers import ...`; test/ is on sys.path under pytes
     start_python(args, env=None, cwd=None, name=None) -> RosProcess
                                          the venv interpreter with args, e.g. ['-c', code] or
                                          ['-m', 'live_ros.ros.live_node', '--ros-args', ...]
-    start_executable(name, args=(), env=None, cwd=None) -> RosProcess
+    start_executable(name, args=(), env=None, cwd=None, ready=None, timeout=60) -> RosProcess
                                          install/live_ros/lib/live_ros/<name> (what `ros2 run
-                                         live_ros <name>` runs on a ROS system)
+                                         live_ros <name>` runs on a ROS system); with `ready`
+                                         it waits for that line, stopping the process on failure
     wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=0.05, what='') -> value
                                          poll until predicate() is truthy; AssertionError naming
                                          `what` on timeout (use instead of fixed sleeps)
 
-    RosProcess (also a context manager that stops the process on exit):
+    RosProcess (also a context manager that stops the process on exit; each runs in a
+    process group of its own, which stop() signals whole, and any group still running when
+    the interpreter exits is killed: no node outlives the test run):
         .proc, .name, .lines (stdout+stderr lines so far), .output() -> str
         .wait_for_line(regex, timeout=DEFAULT_TIMEOUT) -> re.Match
         .wait(timeout=DEFAULT_TIMEOUT) -> returncode
         .stop(timeout=10.0) -> returncode   SIGINT (clean rclpy shutdown), then SIGTERM, SIGKILL
 """
 
+import atexit
 import os
 import re
 import signal
@@ -49,6 +56,8 @@ INSTALL_LIB_DIR = INSTALL_PREFIX / 'lib'
 EXECUTABLE_DIR = INSTALL_LIB_DIR / 'live_ros'
 VENV_PREFIX = Path(sys.prefix)
 DEFAULT_TIMEOUT = 20.0
+TIMEOUT_SCALE = float(os.environ.get('LIVE_ROS_TEST_TIMEOUT_SCALE', '3'))
+_RUNNING = set()   # RosProcess objects not stopped yet (killed at interpreter exit)
 
 
 def _ports_in_use():
@@ -131,6 +140,7 @@ def ros_env(domain_id=None, extra=None):
 
 def wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=0.05, what='condition'):
     """Poll instead of sleeping a fixed time: DDS discovery takes a variable second or two."""
+    timeout *= TIMEOUT_SCALE
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -151,7 +161,8 @@ class RosProcess:
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
             self.argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, bufsize=1)
+            stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True)
+        _RUNNING.add(self)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -189,27 +200,41 @@ class RosProcess:
 
     def wait(self, timeout=DEFAULT_TIMEOUT):
         """Wait for a normal exit and return the exit code; output is complete afterwards."""
+        timeout *= TIMEOUT_SCALE
         try:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
             raise AssertionError(
                 f'{self.name} still running after {timeout:.0f} s:\n{self.output()}')
+        _RUNNING.discard(self)
         self._reader.join(timeout=5)
         return code
 
     def stop(self, timeout=10.0):
-        """Stop like Ctrl-C does (rclpy shuts down cleanly); escalate only if it hangs."""
+        """Stop like Ctrl-C does (rclpy shuts down cleanly); escalate only if it hangs.
+
+        The whole process group is signalled, so what the process started goes too.
+        """
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             if self.proc.poll() is not None:
                 break
-            self.proc.send_signal(sig)
+            self.signal_group(sig)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 continue
+        self.signal_group(signal.SIGKILL)   # anything of the group left behind
         self._reader.join(timeout=5)
+        _RUNNING.discard(self)
         return self.proc.returncode
+
+    def signal_group(self, sig):
+        """Send ``sig`` to the process's group (a terminal's Ctrl-C does the same)."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def __enter__(self):
         return self
@@ -219,15 +244,32 @@ class RosProcess:
         return False
 
 
+@atexit.register
+def _kill_leftovers():
+    for process in list(_RUNNING):
+        process.signal_group(signal.SIGKILL)
+
+
 def start_python(args, env=None, cwd=None, name=None):
     """Start the venv's interpreter (it sets up the ROS wheels' libraries) with `args`."""
     return RosProcess([sys.executable, *args], env or ros_env(), cwd=cwd, name=name)
 
 
-def start_executable(name, args=(), env=None, cwd=None):
-    """Start an installed node executable the way `ros2 run live_ros <name>` would."""
+def start_executable(name, args=(), env=None, cwd=None, ready=None, timeout=60.0):
+    """Start an installed node executable the way `ros2 run live_ros <name>` would.
+
+    ``ready``: a regex to wait for before returning; a start that fails or times out stops
+    the process before the error is raised (the caller's ``with`` has not begun yet).
+    """
     require_install()
     path = EXECUTABLE_DIR / name
     if not os.access(path, os.X_OK):
         raise RuntimeError(f'{path} is missing or not executable: rebuild with scripts/setup.sh')
-    return RosProcess([str(path), *args], env or ros_env(), cwd=cwd, name=name)
+    process = RosProcess([str(path), *args], env or ros_env(), cwd=cwd, name=name)
+    if ready is not None:
+        try:
+            process.wait_for_line(ready, timeout=timeout)
+        except BaseException:
+            process.stop()
+            raise
+    return process

@@ -157,9 +157,7 @@ def start_node(model_dir, *params, name=None, log_level=None):
         args += ['--log-level', log_level]
     for param in params:
         args += ['-p', param]
-    process = start_executable('live_node', args)
-    process.wait_for_line(r'listening on', timeout=60.0)
-    return process
+    return start_executable('live_node', args, ready=r'listening on')
 
 
 def image_msg(rgb, stamp_ns, frame_id='test_camera'):

@@ -25,9 +25,7 @@ def start_managed_node(model_dir, *params):
             '-p', 'autostart:=false', '-p', 'diagnostics_period:=0.2']
     for param in params:
         args += ['-p', param]
-    process = start_executable('live_node', args)
-    process.wait_for_line(r'waiting for a lifecycle transition', timeout=60.0)
-    return process
+    return start_executable('live_node', args, ready=r'waiting for a lifecycle transition')
 
 
 def state(ros):

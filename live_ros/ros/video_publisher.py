@@ -12,12 +12,14 @@ Sources (parameter ``source``, or the first command-line argument):
   * a rosbag2 recording (folder, .mcap or .db3; or ``bag:<path>``): the image topic
     ``bag_topic`` (default: its only one), in the camera's timing by header stamp.
 
-File, bag and synthetic frames carry stamps on an exact grid (start + n / fps on the node's clock),
-continuing across loops, so a consumer sampling by stamp sees the video's real timing even when
-this process is briefly late. ``header.frame_id`` is the ``frame_id`` parameter.
+Every frame is stamped when it is published, as a camera driver stamps a capture: when this
+process cannot keep up, the stamps say so (they do not run ahead of the clock on a grid).
+``header.frame_id`` is the ``frame_id`` parameter. ``video_publisher --help`` prints this.
 """
 
+import signal
 import sys
+import threading
 
 import numpy as np
 import rclpy
@@ -25,6 +27,7 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -225,20 +228,18 @@ class VideoPublisher(Node):
         if self.get_parameter('compressed').value:
             self.compressed_publisher = self.create_publisher(
                 CompressedImage, 'image/compressed', qos)
-        self.start_time = self.get_clock().now()
         self.timer = self.create_timer(1.0 / fps, self.on_timer)
         self.get_logger().info(f'publishing {source!r} on {self.publisher.topic_name} '
                                f'at {fps:g} Hz')
 
     def on_timer(self):
-        """Publish one frame per tick; stamps follow the grid so the video keeps its timing."""
+        """Publish one frame per tick, stamped now."""
         if self.done:
             return
         if self.frames_published == 0:
             wanted = self.get_parameter('wait_for_subscribers').value
             if self.publisher.get_subscription_count() < wanted:
                 return
-            self.start_time = self.get_clock().now()
         limit = self.get_parameter('count').value
         if limit and self.frames_published >= limit:
             self._finish(f'published {self.frames_published} frames (count reached)')
@@ -251,13 +252,8 @@ class VideoPublisher(Node):
             self._finish(f'end of source after {self.frames_published} frames')
             return
         rgb = self._fit(rgb)
-        if self.source.is_camera:
-            stamp = self.get_clock().now()
-        else:
-            offset = Duration(nanoseconds=int(round(self.frames_published * 1e9 / self.fps)))
-            stamp = self.start_time + offset
         msg = rgb_to_image(rgb, Image(), encoding='rgb8')
-        msg.header.stamp = stamp.to_msg()
+        msg.header.stamp = self.get_clock().now().to_msg()
         msg.header.frame_id = self.get_parameter('frame_id').value
         self.publisher.publish(msg)
         if self.compressed_publisher is not None:
@@ -300,16 +296,27 @@ class VideoPublisher(Node):
 
 
 def main(args=None):
-    """Entry point of ``ros2 run live_ros video_publisher [source]``."""
-    rclpy.init(args=args)
-    extra = remove_ros_args(args if args is not None else sys.argv)[1:]
+    """Entry point of ``ros2 run live_ros video_publisher [source]``.
+
+    Ctrl-C and SIGTERM end the loop cleanly, however many arrive (a terminal's Ctrl-C reaches
+    the whole process group, and launch forwards it once more): no traceback, exit 0.
+    """
+    argv = list(args if args is not None else sys.argv)
+    extra = remove_ros_args(argv)[1:]
+    if '-h' in extra or '--help' in extra:
+        print(__doc__)
+        return 0
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, frame: stop.set())
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
         node = VideoPublisher(source_override=extra[0] if extra else None)
-        while rclpy.ok() and not node.done:
+        while rclpy.ok() and not node.done and not stop.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     except Exception as exc:  # a bad source or parameter: say why, exit 1
         name = '' if isinstance(exc, SourceError) else f'{type(exc).__name__}: '
