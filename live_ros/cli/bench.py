@@ -191,8 +191,13 @@ def main(argv=None):
                         help='streaming engines LIVE runs on, eager first (the last one also '
                              'runs the methods, growth and pipeline)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads')
+    parser.add_argument('--verbose', action='store_true',
+                          help="show the libraries' load bars and warnings")
     parser.add_argument('--out', default='bench_out', help='output dir (JSON + PNG)')
     args = parser.parse_args(argv)
+    if not args.verbose:
+        from live_ros.library_logs import quiet_library_logs
+        quiet_library_logs()
 
     import torch
     if args.threads:

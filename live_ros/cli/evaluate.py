@@ -70,9 +70,14 @@ def main(argv=None):
     p.add_argument('--coin-limit', type=int, default=None,
                    help='questions per COIN benchmark at most (default: all)')
     p.add_argument('--threads', type=int, default=None, help='torch threads')
+    p.add_argument('--verbose', action='store_true',
+                     help="show the libraries' load bars and warnings")
     p.add_argument('--out', default='outputs/eval',
                    help='output folder (eval.json, timeline.png)')
     a = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if not a.verbose:
+        from live_ros.library_logs import quiet_library_logs
+        quiet_library_logs()
     if a.threads:
         torch.set_num_threads(a.threads)
     from live_ros.model.live_model import load_live_model

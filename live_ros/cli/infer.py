@@ -129,12 +129,17 @@ def build_parser():
     p.add_argument('--realtime', action='store_true',
                    help='pace by the wall clock through the threaded pipeline (drops frames)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--verbose', action='store_true',
+                     help="show the libraries' load bars and warnings")
     return p
 
 
 def main(argv=None):
     """Entry point of live-infer."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        from live_ros.library_logs import quiet_library_logs
+        quiet_library_logs()
     import torch
     from live_ros.data.bag import BagError, BagImages, ResponseRecorder
     from live_ros.data.sources import parse_source

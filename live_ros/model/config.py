@@ -204,7 +204,8 @@ def is_embedded_default(model):
     """Tell whether a resolved model name is the embedded demo model (or its preset)."""
     if model == 'default':
         return True
-    return os.path.abspath(str(model)) == os.path.abspath(EMBEDDED_MODEL_DIR)
+    # realpath: the colcon install links the package's files back to the source tree
+    return os.path.realpath(str(model)) == os.path.realpath(EMBEDDED_MODEL_DIR)
 
 
 def resolve_model_path(model: str | None = None) -> str:
