@@ -147,7 +147,12 @@ colcon_build() {
     export VIRTUAL_ENV=$VENV PATH=$VENV/bin:$PATH
     export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
     unset COLCON_PREFIX_PATH PYTHONPATH
-    # colcon warns that the venv has no local_setup.* files: expected, it is not an overlay.
+    # The venv is the underlay of the pip ROS wheels: it needs nothing sourced, but colcon
+    # warns about every AMENT_PREFIX_PATH entry without a local_setup.* file, so it gets an
+    # empty one that says so.
+    [ -f "$VENV/local_setup.sh" ] || printf '%s\n' \
+      '# live_ros: the venv is the ROS underlay (pip ros-* wheels); nothing to set up.' \
+      > "$VENV/local_setup.sh"
     "$VENV/bin/colcon" --log-base "$ROOT/log" build --symlink-install \
       --base-paths "$ROOT" --build-base "$ROOT/build" --install-base "$ROOT/install" \
       --event-handlers parallel_status- \
