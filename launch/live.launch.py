@@ -12,7 +12,7 @@ node unconfigured for ``ros2 lifecycle set`` or a lifecycle manager), log_level,
 video_source / video_fps / video_loop / video_bag_topic: when video_source is set (a file,
 camera:<index>, synthetic:<seed>, a rosbag2) video_publisher starts too and publishes on
 image_topic. When live_node exits (Ctrl-C, a model that does not load, no CUDA) the whole
-launch shuts down with it.
+launch shuts down with it, and so it does, with the reason, when video_publisher exits.
 """
 
 from launch import LaunchDescription
@@ -124,6 +124,9 @@ def generate_launch_description():
         remappings=[('image', image_topic)],
         ros_arguments=['--log-level', log_level],
         condition=IfCondition(PythonExpression(["'", video_source, "' != ''"])),
+        # A source that fails or ends leaves live_node with nothing to watch: say so and stop.
+        on_exit=Shutdown(reason='video_publisher exited (a bad source, or the end of a file '
+                                'without video_loop)'),
     )
 
     return LaunchDescription(arguments + [live_node, video_publisher])

@@ -145,6 +145,12 @@ def test_launch_shuts_down_when_live_node_exits(launch):
     assert on_exit[0] == 'Shutdown' and on_exit[2].get('reason')
 
 
+def test_launch_says_so_when_video_publisher_exits(launch):
+    """A video_publisher that fails or ends does not leave live_node watching nothing."""
+    on_exit = launch.nodes['video_publisher']['on_exit']
+    assert on_exit[0] == 'Shutdown' and 'video_publisher exited' in on_exit[2].get('reason')
+
+
 def test_params_file_default_is_the_installed_config(launch):
     default = launch.arguments['params_file']['default_value']
     assert default[0] == 'PathJoinSubstitution'
