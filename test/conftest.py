@@ -39,3 +39,27 @@ def ros_install():
     """Guarantee the colcon build is there (fails loudly otherwise); returns its prefix."""
     ros_helpers.require_install()
     return ros_helpers.INSTALL_PREFIX
+
+
+@pytest.fixture(scope='session')
+def node_model(tmp_path_factory, ros_install):
+    """One steered tiny model directory for every node test of the session."""
+    from node_helpers import save_node_model
+    return save_node_model(tmp_path_factory.mktemp('live_node_model'))
+
+
+@pytest.fixture
+def client(ros_install):
+    """Give the test an rclpy client node (its own context), closed afterwards."""
+    from node_helpers import RosClient
+    client = RosClient()
+    yield client
+    client.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that needs the ROS build (directly or through a fixture) ``ros``."""
+    for item in items:
+        if 'ros_install' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.ros)
+

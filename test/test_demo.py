@@ -14,6 +14,8 @@ import pytest
 import ros_helpers
 from live_ros.testing import tiny_models
 
+pytestmark = pytest.mark.slow  # a minute or more
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / 'live_ros' / 'models' / 'default'
 

@@ -18,11 +18,8 @@ from std_srvs.srv import Trigger
 from live_ros.msg import Response
 from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
-import test_node
-from test_node import Camera, diagnostics_of, image_msg, start_node
+from node_helpers import Camera, diagnostics_of, image_msg, start_node
 
-client = test_node.client
-node_model = test_node.node_model
 
 
 def _bad_images(rgb):

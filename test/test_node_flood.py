@@ -7,15 +7,15 @@ frames. The flood is bounded (150 frames, about 5 s) and stays on loopback.
 """
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+import pytest
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 
 from live_ros.srv import Ask
-import test_node
-from test_node import Camera, diagnostics_of, start_node
+from node_helpers import Camera, diagnostics_of, start_node
 
-client = test_node.client
-node_model = test_node.node_model
+pytestmark = pytest.mark.slow  # a minute or more
+
 
 FLOOD_FRAMES = 150
 CAMERA_PERIOD_NS = 33_333_333  # 30 Hz

@@ -12,11 +12,8 @@ from ros_helpers import start_executable
 from live_ros.msg import Response
 from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.srv import Ask
-import test_node
-from test_node import Camera, diagnostics_of
+from node_helpers import Camera, diagnostics_of
 
-client = test_node.client
-node_model = test_node.node_model
 
 
 def start_managed_node(model_dir, *params):

@@ -13,11 +13,8 @@ from ros_helpers import start_executable
 from live_ros.msg import Response
 from live_ros.ros.qos import RESPONSE_QOS
 from live_ros.ros.parameters import PARAMETERS
-import test_node
-from test_node import Camera, diagnostics_of, start_node
+from node_helpers import Camera, diagnostics_of, start_node
 
-client = test_node.client
-node_model = test_node.node_model
 
 #: Parameters every rclpy node has besides its own.
 ROS_OWN = {'use_sim_time', 'start_type_description_service'}

@@ -9,7 +9,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from live_ros.data.image_conversion import compressed_to_rgb, image_to_rgb
 from live_ros.data.synthetic import SyntheticWorld
-from test_node import RosClient
+from node_helpers import RosClient
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)]
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)

@@ -160,8 +160,9 @@ class AskServer:
         goal.text = text
         try:
             goal.handle.publish_feedback(AskAction.Feedback(delta=delta, text=text))
-        except Exception:   # the goal or the context went away meanwhile
-            pass
+        except Exception as exc:   # the goal or the context went away meanwhile
+            if rclpy.ok(context=self.node.context):
+                self.node.bad_input.warn('ask feedback', f'{type(exc).__name__}: {exc}')
 
     def complete(self, query_id: int, response) -> None:
         """Finish the goal of a query with its Response (None: it will never come)."""
