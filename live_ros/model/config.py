@@ -130,19 +130,13 @@ class LiveConfig:
 
 
 def _videollm_online_8b_v1plus():
+    # LiveConfig's defaults are this model's: SigLIP pooler + 3 x 3 grid at 384 px, mean = std
+    # = 0.5, black padding, 2 fps, LoRA on the released targets with the connector saved.
     return LiveConfig(
         llm='meta-llama/Meta-Llama-3-8B-Instruct',
         vision='google/siglip-large-patch16-384',
         vision_kind='siglip',
-        global_token='pooler',
-        pool=3,
-        frame_size=384,
-        image_mean=[0.5, 0.5, 0.5],
-        image_std=[0.5, 0.5, 0.5],
-        pad_color=[0, 0, 0],
-        fps=2.0,
-        lora=LoraSettings(r=128, alpha=256, dropout=0.05, targets=LLAMA_LORA_TARGETS,
-                          modules_to_save=['connector']),
+        lora=LoraSettings(r=128, alpha=256, dropout=0.05),
         vision_dtype='float32',
         vision_autocast='float16',
         adapter='chenjoya/videollm-online-8b-v1plus',
@@ -150,11 +144,10 @@ def _videollm_online_8b_v1plus():
 
 
 def _tiny():
-    # Backbone paths are filled in by the test helpers (test/tiny_models.py).
+    # Backbone paths are filled in by the test helpers (live_ros/testing/tiny_models.py).
     return LiveConfig(
         vision_kind='auto', frame_size=32, fps=2.0, max_new_tokens=8,
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0, targets=LLAMA_LORA_TARGETS,
-                          modules_to_save=['connector']),
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
         dtype='float32', device='cpu',
     )
 
@@ -170,9 +163,7 @@ def _default():
         frame_size=224,
         image_mean=[0.485, 0.456, 0.406],
         image_std=[0.229, 0.224, 0.225],
-        pad_color=[0, 0, 0],
-        lora=LoraSettings(r=16, alpha=32, dropout=0.05, targets=LLAMA_LORA_TARGETS,
-                          modules_to_save=['connector']),
+        lora=LoraSettings(r=16, alpha=32, dropout=0.05),
         context_budget=4096,
     )
 

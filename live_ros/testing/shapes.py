@@ -18,20 +18,18 @@ SHAPES = {
         'vision': dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
                        num_attention_heads=16, image_size=384, patch_size=16),
     },
-    'tiny-8b': {
-        'llm': dict(vocab_size=128256, hidden_size=64, intermediate_size=128,
-                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                    max_position_embeddings=8192, rope_theta=500000.0, rms_norm_eps=1e-5),
-        'vision': dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, image_size=384, patch_size=16),
-    },
-    'small': {
-        'llm': dict(vocab_size=400, hidden_size=256, intermediate_size=512,
-                    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                    max_position_embeddings=8192),
-        'vision': dict(hidden_size=192, intermediate_size=384, num_hidden_layers=4,
-                       num_attention_heads=4, image_size=224, patch_size=16),
-    },
+}
+SHAPES['tiny-8b'] = {   # the 8B vocabulary and image size on a tiny body
+    'llm': dict(SHAPES['8b']['llm'], hidden_size=64, intermediate_size=128,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    'vision': dict(SHAPES['8b']['vision'], hidden_size=32, intermediate_size=64,
+                   num_hidden_layers=2, num_attention_heads=2),
+}
+SHAPES['small'] = {   # a few layers: a CPU latency probe
+    'llm': dict(vocab_size=400, hidden_size=256, intermediate_size=512, num_hidden_layers=4,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192),
+    'vision': dict(hidden_size=192, intermediate_size=384, num_hidden_layers=4,
+                   num_attention_heads=4, image_size=224, patch_size=16),
 }
 
 
