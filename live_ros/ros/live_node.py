@@ -251,7 +251,7 @@ class LiveNode(LifecycleNode, ResponseStreamer):
 
     def submit_query(self, text: str) -> tuple[int, str]:
         """Queue a checked question in the engine: (query_id, message) or (0, why not)."""
-        from live_ros.streaming.pipeline import QueryBacklogFull
+        from live_ros.streaming.questions import QueryBacklogFull
         engine = self.engine
         if engine is None:
             return 0, f'node is {self.state}'

@@ -29,7 +29,6 @@ header) and submit time travel with it to the Response that follows it.
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 import time
@@ -38,6 +37,7 @@ from typing import Iterator
 
 import torch
 
+from live_ros.streaming.questions import QueryBacklogFull, QuestionBacklog
 from live_ros.streaming.session import CANCELLED, INTERRUPTED, Response, StreamingSession
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 
@@ -46,10 +46,6 @@ _STOP = object()
 
 class ModelLoadError(RuntimeError):
     """The model cannot be loaded (StreamPipeline.load): the message says why."""
-
-
-class QueryBacklogFull(RuntimeError):
-    """More questions wait than the pipeline takes (``max_queries``)."""
 
 
 class StreamPipeline(ResponseStreamer):
@@ -68,21 +64,18 @@ class StreamPipeline(ResponseStreamer):
         self.drop_frames = drop_frames
         self.idle_answer_s = idle_answer_s
         self.max_frame_age_s = max_frame_age_s
-        self.max_queries = max_queries
         self.streamer = as_streamer(streamer, on_token, on_response)
         self.session.attach(self)
         self._raw = deque()  # (rgb, stamp, tag, submit_time, generation)
         self._raw_cond = threading.Condition()
         self._encoded = queue.Queue(maxsize=self.queue_size)
-        self._queries = deque()   # (text, stamp, query_id, submitted), guarded by _query_lock
-        self._query_lock = threading.Lock()
-        self._pending = set()     # ids submitted and not answered yet, likewise
-        self._settings = {}       # configure(): applied by the decoder thread, likewise
-        self._session_lock = threading.Lock()
-        self._stats_lock = threading.Lock()
         # Ids never repeat (a client pairs answers by id): a node passes one counter to every
         # engine it builds, so they stay unique across cleanup and configure.
-        self._query_ids = query_ids if query_ids is not None else itertools.count(1)
+        self.questions = QuestionBacklog(max_queries, query_ids)
+        self._settings = {}       # configure(): applied by the decoder thread
+        self._settings_lock = threading.Lock()
+        self._session_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._generation = 0
         self._closed = False
         self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
@@ -177,25 +170,20 @@ class StreamPipeline(ResponseStreamer):
     def submit_query(self, text: str, stamp: float) -> int:
         """Queue a question at stream time ``stamp``; return its query id.
 
-        Raises QueryBacklogFull, with the reason, when ``max_queries`` wait already.
+        Raises QueryBacklogFull (questions.py), with the reason, when ``max_queries`` wait.
         """
-        with self._query_lock:
-            if self.max_queries is not None and len(self._pending) >= self.max_queries:
-                self._bump('queries_refused')
-                raise QueryBacklogFull(
-                    f'{len(self._pending)} questions are waiting already (at most '
-                    f'{self.max_queries}): ask again after an answer')
-            query_id = next(self._query_ids)
-            self._pending.add(query_id)
-            self._queries.append((text, float(stamp), query_id, time.perf_counter()))
+        try:
+            query_id = self.questions.submit(text, stamp)
+        except QueryBacklogFull:
+            self._bump('queries_refused')
+            raise
         self._bump('queries_received')
         return query_id
 
     @property
     def queries_waiting(self) -> int:
         """Questions submitted and not answered yet."""
-        with self._query_lock:
-            return len(self._pending)
+        return self.questions.waiting
 
     def cancel_query(self, query_id: int) -> bool:
         """Give up on a question; False if it is answered already.
@@ -204,24 +192,19 @@ class StreamPipeline(ResponseStreamer):
         session holds or is answering ends at its next token (StreamingSession.cancel), and
         is then delivered with ``cancelled`` set.
         """
-        with self._query_lock:
-            if query_id not in self._pending:
-                return False
-            queued = next((q for q in self._queries if q[2] == query_id), None)
-            if queued is not None:
-                self._queries.remove(queued)
+        pending, queued = self.questions.withdraw(query_id)
         if queued is not None:
-            self._deliver_cancelled(queued[2], queued[0], queued[1])
-        else:
+            self._deliver_cancelled(queued.query_id, queued.text, queued.stamp)
+        elif pending:
             self.session.cancel(query_id)
-        return True
+        return pending
 
     def configure(self, response_threshold: float | None = None,
                   max_new_tokens: int | None = None) -> None:
         """Change decoding settings at runtime; the decoder thread applies them between steps."""
         changes = {k: v for k, v in (('response_threshold', response_threshold),
                                      ('max_new_tokens', max_new_tokens)) if v is not None}
-        with self._query_lock:
+        with self._settings_lock:
             self._settings.update(changes)
         if not self.running:
             self._apply_settings()
@@ -240,9 +223,7 @@ class StreamPipeline(ResponseStreamer):
                 self._raw.clear()
                 self._raw_cond.notify_all()
             discarded += _drain(self._encoded)
-            with self._query_lock:
-                dropped = [(q[2], q[0], q[1]) for q in self._queries]
-                self._queries.clear()
+            dropped = [(q.query_id, q.text, q.stamp) for q in self.questions.drain()]
             dropped += [(query_id, text, t) for t, query_id, text in self.session.queries]
             with self._stats_lock:
                 self._stats['frames_discarded'] += discarded
@@ -410,16 +391,15 @@ class StreamPipeline(ResponseStreamer):
 
     def _take_query(self):
         """Hand the oldest waiting question to the session (one per decoder step)."""
-        with self._query_lock:
-            if not self._queries:
-                return False
-            text, stamp, query_id, submitted = self._queries.popleft()
-        self._guard('query', self.session.ask, text, stamp, query_id=query_id,
-                    submitted=submitted)
+        question = self.questions.take()
+        if question is None:
+            return False
+        self._guard('query', self.session.ask, question.text, question.stamp,
+                    query_id=question.query_id, submitted=question.submitted)
         return True
 
     def _apply_settings(self):
-        with self._query_lock:
+        with self._settings_lock:
             settings, self._settings = self._settings, {}
         if 'response_threshold' in settings:
             self.session.response_threshold = float(settings['response_threshold'])
@@ -437,8 +417,7 @@ class StreamPipeline(ResponseStreamer):
 
     def on_response(self, response: Response) -> None:
         """Count a finished response and hand it on (decoder thread)."""
-        with self._query_lock:
-            self._pending.discard(response.query_id)
+        self.questions.answered(response.query_id)
         with self._stats_lock:
             self._stats['responses'] += 1
             self._stats['last_latency_s'] = response.latency_s
