@@ -83,3 +83,28 @@ class ContextPolicy:
     def fits(self, cache_tokens, need):
         """Tell whether ``need`` more tokens still fit in the bound."""
         return self.bound is None or cache_tokens + need <= self.bound
+
+    def plan(self, template, system_prompt, history):
+        """Plan a rebuild: (encoder holding the new prompt's ids, frame embeddings in order).
+
+        System prompt + the history's older turns as text + its recent window (frames and
+        the turns among them), in the normal template; the oldest items are dropped until
+        the prompt fits ``rebuild_target``. Counted in ``rebuilds``.
+        """
+        while True:
+            enc = template.encoder()
+            enc.system(system_prompt)
+            frames = []
+            for kind, value in history.events():
+                if kind == 'frame':
+                    enc.frame()
+                    frames.append(value)
+                elif kind == 'user':
+                    enc.user(value)
+                else:
+                    enc.assistant_prefix()
+                    enc.assistant_text(value)
+            if len(enc.ids) <= self.rebuild_target or not history.shrink():
+                break
+        self.rebuilds += 1
+        return enc, frames

@@ -495,23 +495,7 @@ class StreamingSession:
 
     def _rebuild(self):
         """Rebuild the cache from system prompt + recent turns + recent frames (context.py)."""
-        while True:
-            enc = self.template.encoder()
-            enc.system(self.system_prompt)
-            frames = []
-            for kind, value in self.history.events():
-                if kind == 'frame':
-                    enc.frame()
-                    frames.append(value)
-                elif kind == 'user':
-                    enc.user(value)
-                else:
-                    enc.assistant_prefix()
-                    enc.assistant_text(value)
-            if len(enc.ids) <= self.policy.rebuild_target or not self.history.shrink():
-                break
-        self.policy.rebuilds += 1
-        self.load_context(enc, frames)
+        self.load_context(*self.policy.plan(self.template, self.system_prompt, self.history))
 
     def load_context(self, enc: DialogueEncoder, frames: Sequence[torch.Tensor]) -> None:
         """Start the cache over from a dialogue encoder's ids in one prefill.
