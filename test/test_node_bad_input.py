@@ -150,3 +150,45 @@ def test_engine_errors_are_reported_and_the_stream_goes_on(node_model, client, t
         assert result.success, result.message
         assert node.proc.poll() is None
     assert node.proc.returncode == 0, node.output()
+
+
+def test_bad_stamps_large_images_and_odd_questions(node_model, client):
+    """A +1 h stamp, a zero stamp, a stamp going back; an oversized image; odd questions."""
+    import numpy as np
+    from builtin_interfaces.msg import Time
+    responses = client.subscribe(Response, 'response', RESPONSE_QOS)
+    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    with start_node(node_model, 'max_new_tokens:=2', 'response_threshold:=1.0',
+                    'diagnostics_period:=0.2', 'max_image_pixels:=5000') as node:
+        camera = Camera(client)
+        camera.wait_for_node()
+        camera.publish_used(diagnostics)
+        camera.next_ns += 3600 * 10 ** 9          # one frame an hour ahead ...
+        camera.publish_received(diagnostics)
+        camera.next_ns -= 3600 * 10 ** 9          # ... then the camera's own time again
+        camera.publish_received(diagnostics)
+        big = image_msg(np.zeros((100, 100, 3), np.uint8), 0)   # due: checked, refused
+        camera.publish_received(diagnostics, msg=big)
+        unstamped = image_msg(camera.rgb, 0)
+        unstamped.header.stamp = Time()
+        camera.publisher.publish(unstamped)       # a driver that leaves the stamp at 0
+        camera.next_ns += 10 ** 9
+        camera.publish_used(diagnostics)
+        client.spin_until(lambda: (diagnostics_of(diagnostics) or {}).get('zero_stamps') == '1',
+                          what='the zero stamp counted')
+        values = diagnostics_of(diagnostics)
+        assert values['stamp_jumps'] == '1' and values['stamps_back'] == '1', (
+            {k: v for k, v in values.items() if 'stamp' in k or 'images' in k}, node.output())
+        assert values['images_bad'] == '1', values         # the 10000-pixel image
+        assert 'max_image_pixels' in node.output()
+        spoken = client.spin_until(lambda: [r.stream_time for r in responses if r.stream_time],
+                                   what='responses after the odd stamps')
+        assert max(spoken) < 30.0, spoken                   # not an hour: the clock held
+        # questions: zero-width characters only is empty; control characters are refused
+        empty = client.call(Ask, 'ask', Ask.Request(query='\u200b\u200b '))
+        assert not empty.accepted and 'empty' in empty.message
+        bell = client.call(Ask, 'ask', Ask.Request(query='what\x07 now?'))
+        assert not bell.accepted and 'control characters' in bell.message
+        ok = client.call(Ask, 'ask', Ask.Request(query='\u200bWhat now?'))
+        assert ok.accepted
+        assert node.proc.poll() is None
