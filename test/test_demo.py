@@ -50,7 +50,8 @@ def test_short_demo_prints_responses_and_answer(model_dir, tmp_path):
     spoken = re.findall(r'^\[\s*([\d.]+) s\] assistant: (.+)$', out, re.M)
     assert spoken, out
     # the synthetic world knows the truth: every line is marked, the summary counts the marks
-    assert all(re.search(r' (✓|✗ \(truth: .+\))$', text) for _, text in spoken), out
+    marked = r' (✓|✗ \(at world [\d.]+ s the truth: .+\))$'
+    assert all(re.search(marked, text) for _, text in spoken), out
     assert re.search(r'fact accuracy +\d+ of \d+ lines right', out), out
     assert re.search(r'^\[\s*[\d.]+ s\] user asks: .+$', out, re.M), out
     assert re.search(r'^\[\s*[\d.]+ s\] answer \(our question\): .+$', out, re.M), out

@@ -77,11 +77,17 @@ def pooled(hidden, pool):
     return torch.cat([cls, grid], 1)
 
 
-def fit_probe(x_train, y_train, x_test, n_classes, hidden=0, epochs=300, seed=0):
-    """Train a softmax (hidden=0) or one-hidden-layer MLP probe; return its test predictions."""
+def fit_probe(x_train, y_train, x_test, n_classes, hidden=0, epochs=300, seed=0,
+              standardise=True):
+    """Train a softmax (hidden=0) or one-hidden-layer MLP probe; return its test predictions.
+
+    ``standardise``: per-dimension mean / std of the training frames first (False: the raw
+    tokens, as the connector receives them).
+    """
     torch.manual_seed(seed)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
-    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    if standardise:
+        mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     d = x_train.shape[1]
     if hidden:
         net = torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.GELU(),
@@ -98,7 +104,7 @@ def fit_probe(x_train, y_train, x_test, n_classes, hidden=0, epochs=300, seed=0)
         return net(x_test).argmax(1)
 
 
-def run(sizes, pools, n_train, n_test, seconds, hidden):
+def run(sizes, pools, n_train, n_test, seconds, hidden, standardise=True):
     """Probe accuracy per (size, pool) and fact; plus the majority-class baseline."""
     from live_ros.model.backbones import resolve
     from live_ros.model.config import preset
@@ -138,7 +144,8 @@ def run(sizes, pools, n_train, n_test, seconds, hidden):
                     # two consecutive frames of one stream (frame 0 has no previous one)
                     x_tr, y_tr = pair(x_tr, firsts['train']), y_tr[~firsts['train']]
                     x_te, y_te = pair(x_te, firsts['test']), y_te[~firsts['test']]
-                right = fit_probe(x_tr, y_tr, x_te, len(classes[n]), hidden) == y_te
+                right = fit_probe(x_tr, y_tr, x_te, len(classes[n]), hidden,
+                                  standardise=standardise) == y_te
                 row[n] = round(float(right.float().mean()), 3)
                 if n.startswith('change'):
                     # accuracy on the frames where something did change (the hard part)
@@ -166,12 +173,14 @@ def main(argv=None):
     p.add_argument('--test', type=int, default=20, help='test-split worlds')
     p.add_argument('--seconds', type=float, default=20.0, help='stream length per world')
     p.add_argument('--hidden', type=int, default=0, help='MLP hidden width (0: linear probe)')
+    p.add_argument('--raw', action='store_true',
+                   help='fit on the raw tokens (as the connector gets them), not standardised')
     p.add_argument('--threads', type=int, default=None, help='torch threads')
     p.add_argument('--out', default=None, help='write the report as JSON here')
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    report = run(a.sizes, a.pools, a.train, a.test, a.seconds, a.hidden)
+    report = run(a.sizes, a.pools, a.train, a.test, a.seconds, a.hidden, not a.raw)
     report['args'] = vars(a)
     if a.out:
         with open(a.out, 'w') as f:

@@ -39,7 +39,7 @@ class CameraInput:
         self.max_pixels = max_pixels or None
         self.sampler = LiveSampler(fps, max_jump_s=max_jump_s)
         self.engine = None        # the StreamPipeline while the node is active
-        self.last_due = None      # stream time of the newest frame handed to the engine
+        self.last_used = None     # stream time of the newest frame handed to the engine
         qos = image_qos(reliability)
         if compressed:
             self.subscription = node.create_subscription(
@@ -64,7 +64,7 @@ class CameraInput:
             self.counts.add('images_ignored_inactive')
             return
         self.counts.image()
-        due, kind = self.sampler.offer(stamp_ns(header.stamp) * 1e-9, time.monotonic())
+        t, kind = self.sampler.offer(stamp_ns(header.stamp) * 1e-9, time.monotonic())
         if kind == STALE:
             self.counts.add('images_stale')
             self.log.warn('stale frame', 'a frame older than one already received was dropped '
@@ -74,7 +74,7 @@ class CameraInput:
             key, text = STAMP_FAULTS[kind]
             self.counts.add(key)
             self.log.warn(kind, text)
-        if due is None:
+        if t is None:
             self.counts.add('images_skipped_by_rate')
             return
         try:
@@ -84,12 +84,12 @@ class CameraInput:
             self.log.warn(f'bad image ({exc.kind})', f'{exc}; frame skipped')
             return
         try:
-            engine.submit_frame(rgb, due, tag=header)
-            self.last_due = due
+            engine.submit_frame(rgb, t, tag=header)
+            self.last_used = t
         except Exception as exc:  # the engine must never take the image callback down
             self.log.warn('engine error in submit_frame', self.counts.error('submit_frame', exc))
 
     def reset(self) -> None:
         """Start a new stream: the next frame is stream time 0."""
         self.sampler.reset()
-        self.last_due = None
+        self.last_used = None

@@ -46,7 +46,7 @@ def run(args, out=print):
         f'logs in {log_dir}/')
     node_cmd = executable('live_node') + [
         '--ros-args', '-p', f'model:={model}', '-p', f'device:={args.device}',
-        '-p', 'fps:=2.0', '-p', 'publish_partial:=false']
+        '-p', 'fps:=2.0', '-p', 'publish_partial:=false', '-p', 'image_reliability:=reliable']
     children = []
     import rclpy
     rclpy.init()
@@ -65,12 +65,13 @@ def run(args, out=print):
             out(f'[demo] WARNING: {DEMO_MODEL_NOTE}')
         client = DemoClient(args.question, args.ask_at, out=out,
                             instruction=args.instruction or None, truth=truth)
-        # Publishing starts once both live_node and this client subscribe: a frame published
-        # before live_node's subscription matched would start its stream clock late (the
-        # lines of an earlier demo fell a whole second before the events they described).
+        # Publishing starts once both live_node and this client subscribe, reliably: a first
+        # frame lost (best effort just after matching, or published before live_node matched)
+        # starts live_node's stream clock late, and every line then shows a stream time a
+        # frame or two before the world's event it follows (measured: -0.5 s and -1.0 s).
         pub_cmd = executable('video_publisher') + [
             '--ros-args', '-p', f'source:={args.source}', '-p', f'fps:={args.publish_fps}',
-            '-p', 'loop:=true', '-p', 'wait_for_subscribers:=2']
+            '-p', 'loop:=true', '-p', 'wait_for_subscribers:=2', '-p', 'reliability:=reliable']
         children.append(Child('video_publisher', pub_cmd, env, log_dir))
         start = time.monotonic()
         deadline = None

@@ -9,7 +9,7 @@ class DemoClient:
     def __init__(self, question, ask_at, out=print, instruction=None, truth=None):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import qos_profile_sensor_data
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
         from live_ros.msg import Response
@@ -33,10 +33,13 @@ class DemoClient:
         # data.facts.WorldTruth of a synthetic source: each line gets a mark and the truth
         self.truth = truth
         self.marks = []
+        self.offsets = []   # node stream time - world time, where they differ
         self._future = None
         self.client = self.node.create_client(Ask, 'ask')
         self.node.create_subscription(Response, 'response', self.on_response, RESPONSE_QOS)
-        self.node.create_subscription(Image, 'image', self.on_image, qos_profile_sensor_data)
+        # reliable, as the demo's publisher: the first frame is the world's time 0
+        self.node.create_subscription(Image, 'image', self.on_image, QoSProfile(
+            depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self.on_diagnostics, 10)
 
     @property
@@ -78,7 +81,9 @@ class DemoClient:
             asked = self.question if msg.query_id == self.query_id else self.instruction
             right, true = self.truth.answer(asked or '', msg.text, t)
         self.marks.append(right)
-        return ' ✓' if right else f' ✗ (truth: {true or "nothing happens"})'
+        if abs(t - msg.stream_time) > 0.25:   # the node's clock and the world's disagree
+            self.offsets.append(msg.stream_time - t)
+        return ' ✓' if right else f' ✗ (at world {t:.1f} s the truth: {true or "nothing"})'
 
     def on_diagnostics(self, msg):
         """Keep the node's latest stream statistics for the summary."""
@@ -144,6 +149,10 @@ def summary(client, wall):
         f'[demo]   cache tokens     {d.get("cache_tokens", "?")} '
         f'(context rebuilds {d.get("context_rebuilds", "?")})',
     ]
+    if client.offsets:
+        lines.append(f'[demo]   clock            {len(client.offsets)} lines stamped '
+                     f'{sum(client.offsets) / len(client.offsets):+.1f} s off the world '
+                     '(live_node missed the first frames)')
     if client.marks:
         right = sum(client.marks)
         lines.append(f'[demo]   fact accuracy    {right} of {len(client.marks)} lines right '

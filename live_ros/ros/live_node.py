@@ -256,7 +256,7 @@ class LiveNode(LifecycleNode, ResponseStreamer):
         if engine is None:
             return 0, f'node is {self.state}'
         try:
-            query_id = engine.submit_query(text, self.camera.last_due or 0.0)
+            query_id = engine.submit_query(text, self.camera.last_used or 0.0)
         except QueryBacklogFull as exc:
             return 0, str(exc)
         return query_id, (f'answer will be published on {self.response_pub.topic_name} '

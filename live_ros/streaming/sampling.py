@@ -2,7 +2,7 @@
 
 One rule for every path, live and recorded (live_node, live-infer, bags, videos, training):
 the grid of due times k / fps starts at the first frame, and the first frame at or after a
-due time (within a small tolerance for stamp jitter) is used, labelled with that due time;
+due time (within a tolerance for stamp jitter) is used, labelled with that due time;
 the others are skipped. It needs no look-ahead, so a live node uses the newest frame the
 moment it arrives, and a recording replayed offline picks exactly the frames the node would
 have picked. Live stream times come from a StreamClock (clock.py), so they only go forward.
@@ -39,8 +39,11 @@ class FrameSampler:
             raise ValueError(f'fps must be positive, got {fps}')
         with self._lock:
             self.period = 1.0 / fps
-            # Jitter allowed around a due time: a tenth of the period, at most 5 ms.
-            self.tolerance = min(0.1 * self.period, 0.005)
+            # Jitter allowed around a due time: a tenth of the period, at most 20 ms. Stamps
+            # taken when a frame is published or captured wander by milliseconds (a camera at
+            # the model's own rate lost every frame that came a little early with 5 ms), yet a
+            # 30 Hz camera's frame 33 ms before the due time is not taken for it.
+            self.tolerance = min(0.1 * self.period, 0.02)
             if getattr(self, '_last_slot', None) is not None:
                 self._anchor, self._last_slot = self._last_time, 0
 
@@ -90,13 +93,16 @@ class LiveSampler:
         self.sampler = FrameSampler(fps)
 
     def offer(self, stamp: float, received: float | None) -> tuple[float | None, str]:
-        """Return (due time or None, the clock's reading kind) for a frame stamped ``stamp``.
+        """Return (stream time or None, the clock's reading kind) for a frame stamped ``stamp``.
 
-        ``received``: a monotonic clock (s) at arrival. None as due time: skip the frame.
+        ``received``: a monotonic clock (s) at arrival. None: skip the frame. A used frame
+        keeps its own stream time (not the due time it fills), so what the model says is
+        timed by the frame it saw, however the camera's stamps jitter around the grid.
         """
         with self._lock:
             t, kind = self.clock.read(stamp, received)
-            return (None if t is None else self.sampler.offer(t)), kind
+            used = t is not None and self.sampler.offer(t) is not None
+            return (t if used else None), kind
 
     @property
     def now(self) -> float | None:
