@@ -2,7 +2,7 @@
 # Retrain the embedded default model from scratch, reproducibly (fixed seeds), and install
 # its trained weights into live_ros/models/default (live_config.json + adapter/, < 20 MB).
 #
-#   bash scripts/train_default.sh            # ~40 min on 2 CPU cores (or faster on a GPU)
+#   bash scripts/train_default.sh            # ~110 min on a busy 2-core CPU (faster on a GPU)
 #   bash scripts/train_default.sh key=value  # extra live-train overrides, e.g. train.max_steps=50
 #   bash scripts/train_default.sh --resume   # continue an interrupted run from its checkpoint
 #   LIVE_ROS_TRAIN_CONFIG=config/train/default_long.yaml LIVE_ROS_DEFAULT_OUT=runs/candidate \
