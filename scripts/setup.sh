@@ -148,11 +148,13 @@ colcon_build() {
     export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
     unset COLCON_PREFIX_PATH PYTHONPATH
     # The venv is the underlay of the pip ROS wheels: it needs nothing sourced, but colcon
-    # warns about every AMENT_PREFIX_PATH entry without a local_setup.* file, so it gets an
-    # empty one that says so.
-    [ -f "$VENV/local_setup.sh" ] || printf '%s\n' \
-      '# live_ros: the venv is the ROS underlay (pip ros-* wheels); nothing to set up.' \
-      > "$VENV/local_setup.sh"
+    # warns about every AMENT_PREFIX_PATH entry without a local_setup.* file (and the
+    # overlay's setup.bash then looks for the shell's own), so it gets empty ones that say so.
+    for shell in sh bash zsh; do
+      [ -f "$VENV/local_setup.$shell" ] || printf '%s\n' \
+        '# live_ros: the venv is the ROS underlay (pip ros-* wheels); nothing to set up.' \
+        > "$VENV/local_setup.$shell"
+    done
     "$VENV/bin/colcon" --log-base "$ROOT/log" build --symlink-install \
       --base-paths "$ROOT" --build-base "$ROOT/build" --install-base "$ROOT/install" \
       --event-handlers parallel_status- \
