@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import rclpy
@@ -46,7 +46,6 @@ class _Goal:
     handle: object
     future: Future
     text: str = ''
-    cancelled: bool = field(default=False)
 
 
 class AskServer:
