@@ -48,7 +48,7 @@ setup(
             'live-eval = live_ros.cli.evaluate:main',
             'live-bench = live_ros.cli.bench:main',
             'live-backbones = live_ros.model.backbones:main',
-            'live-convert = live_ros.data.converters:main',
+            'live-convert = live_ros.cli.convert:main',
         ],
     },
 )

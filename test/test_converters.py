@@ -4,7 +4,8 @@ import json
 
 from live_ros.data.converters import (clean_narration, coin_dialogues,
                                       EGO4D_NARRATION_INSTRUCTION, ego4d_narration_streams,
-                                      goalstep_dialogues, main)
+                                      goalstep_dialogues)
+from live_ros.cli.convert import main
 from live_ros.data.rewrite import rewrite
 from live_ros.data.format import Turn, load_dialogues
 from live_ros.testing import tiny_models

@@ -4,8 +4,9 @@
 
 A config has three sections:
 
-- ``model``: ``preset`` (a LiveConfig preset) or ``init`` (a trained model dir to continue
-  from), plus any LiveConfig field (``llm``, ``vision``, ``use_lora``, ``lora: {r, alpha,
+- ``model``: ``preset`` (a LiveConfig preset) or ``init`` (a model to fine-tune: a trained
+  model dir, ``embedded`` for the embedded default, or a preset with its adapter; its
+  backbones, connector and LoRA are kept and trained on: config/train/finetune.yaml), plus any LiveConfig field (``llm``, ``vision``, ``use_lora``, ``lora: {r, alpha,
   dropout, targets}``, ...). The vision tower is always frozen; the connector is trained;
   the LLM gets LoRA (``use_lora: true``) or is fine-tuned fully (``use_lora: false``).
 - ``data``: ``train`` / ``eval`` (specs: ``synthetic:<split>:<n>[:<seconds>]`` or dialogue
@@ -187,7 +188,7 @@ def load_config(path, overrides=()):
 
 def build_model(model_cfg, device=None):
     """Build the LiveModel to train from the config's model section."""
-    from live_ros.model.config import LoraSettings, preset
+    from live_ros.model.config import LoraSettings, preset, resolve_model_path
     from live_ros.model.live_model import LiveModel, load_live_model
     fields = dict(model_cfg)
     init = fields.pop('init', None)
@@ -196,8 +197,9 @@ def build_model(model_cfg, device=None):
     if isinstance(fields.get('lora'), dict):
         fields['lora'] = LoraSettings(**{**LoraSettings().__dict__, **fields['lora']})
     torch.manual_seed(seed)
-    if init:
-        return load_live_model(init, device=device, is_trainable=True, **fields)
+    if init:   # a fine-tune: the model's backbones, connector and LoRA, trained on
+        return load_live_model(resolve_model_path(init), device=device, is_trainable=True,
+                               **fields)
     cfg = preset(name, **fields)
     return LiveModel.from_config(cfg, device=device, is_trainable=True)
 

@@ -17,14 +17,13 @@
   paper does with Llama-3 (data/rewrite.py).
 """
 
-import argparse
 import json
 import math
 import os
 import random
 
-from live_ros.data.coin import clean_task, load_database, TASKS as COIN_TASKS
-from live_ros.data.format import Dialogue, save_dialogues, Turn
+from live_ros.data.coin import clean_task, load_database
+from live_ros.data.format import Dialogue, Turn
 
 EPS = 1e-6
 PAST = ('What did I just do?', 'What was my last step?', 'What have I just finished?')
@@ -216,44 +215,3 @@ def goalstep_dialogues(anno, video_root='', fps=2.0, seed=0, video_ext='.mp4'):
         if d:
             out.append(d)
     return out
-
-
-def main(argv=None):
-    """live-convert: annotations -> streaming dialogue JSON."""
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('kind', choices=['ego4d-narration', 'coin', 'goalstep'] +
-                   [f'coin-{t}' for t in COIN_TASKS],
-                   help='what the annotations are: Ego4D narrations, COIN / GoalStep steps '
-                        '(training dialogues), or one COIN benchmark')
-    p.add_argument('annotations', help='annotation JSON file')
-    p.add_argument('output', help='dialogue file to write (.json or .jsonl)')
-    p.add_argument('--video-root', default='', help='folder of the videos (<uid>.mp4)')
-    p.add_argument('--fps', type=float, default=2.0, help='stream rate (the paper: 2)')
-    p.add_argument('--split', default=None, help='COIN subset (training / testing)')
-    p.add_argument('--video-uids', default=None,
-                   help='JSON list of Ego4D video uids: the split to convert')
-    p.add_argument('--seed', type=int, default=0, help='seed of the random query times')
-    p.add_argument('--rewrite-lm', default=None, help='local causal LM dir for rewriting')
-    a = p.parse_args(argv)
-    if a.kind == 'ego4d-narration':
-        uids = None
-        if a.video_uids:
-            with open(a.video_uids) as f:
-                uids = json.load(f)
-        ds = ego4d_narration_streams(a.annotations, a.video_root, a.fps, video_uids=uids)
-    elif a.kind == 'coin':
-        ds = coin_dialogues(a.annotations, a.video_root, a.fps, a.split, a.seed)
-    elif a.kind == 'goalstep':
-        ds = goalstep_dialogues(a.annotations, a.video_root, a.fps, a.seed)
-    else:
-        from live_ros.data.coin import coin_benchmark
-        ds, _ = coin_benchmark(a.annotations, a.kind[5:], a.video_root, a.fps, a.split or 'test')
-    if a.rewrite_lm:
-        from live_ros.data.rewrite import rewrite
-        ds = rewrite(ds, a.rewrite_lm)
-    save_dialogues(ds, a.output)
-    print(f'{len(ds)} dialogues -> {a.output}')
-
-
-if __name__ == '__main__':
-    main()

@@ -41,6 +41,8 @@ def feature_key(dialogue, cfg, n_frames):
     }
     if cfg.resize_filter != 'bicubic':  # keys of caches made before the setting stay valid
         parts['resize'] = cfg.resize_filter
+    if dialogue.meta.get('topic'):  # one bag, several cameras
+        parts['topic'] = dialogue.meta['topic']
     blob = json.dumps(parts, sort_keys=True).encode()
     return hashlib.sha1(blob).hexdigest()[:20]
 

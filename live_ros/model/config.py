@@ -193,7 +193,7 @@ DEMO_MODEL_NOTE = (
 
 def is_embedded_default(model):
     """Tell whether a resolved model name is the embedded demo model (or its preset)."""
-    if model == 'default':
+    if model in ('default', 'embedded'):
         return True
     # realpath: the colcon install links the package's files back to the source tree
     return os.path.realpath(str(model)) == os.path.realpath(EMBEDDED_MODEL_DIR)
@@ -204,8 +204,13 @@ def resolve_model_path(model: str | None = None) -> str:
 
     Nothing means the embedded default model when it is there (so the node, live-infer, the
     bench and the demo all run the trained model), else the 'default' preset (embedded
-    backbones with an untrained connector).
+    backbones with an untrained connector). 'embedded' names the embedded model itself (the
+    start of a fine-tune: config/train/finetune.yaml).
     """
+    if model == 'embedded':
+        if not os.path.isfile(os.path.join(EMBEDDED_MODEL_DIR, CONFIG_NAME)):
+            raise FileNotFoundError(f'no embedded model in {EMBEDDED_MODEL_DIR}')
+        return EMBEDDED_MODEL_DIR
     if model:
         return str(model)
     if os.path.isfile(os.path.join(EMBEDDED_MODEL_DIR, CONFIG_NAME)):
