@@ -3,10 +3,13 @@
     ros2 launch live_ros live.launch.py image_topic:=/camera/image_raw
     ros2 launch live_ros live.launch.py video_source:=synthetic:7 namespace:=robot
     ros2 launch live_ros live.launch.py model:=/models/my_live device:=cuda log_level:=debug
+    ros2 launch live_ros live.launch.py cameras:='[front, rear]' namespace:=robot
+        (one node, one model: reads /robot/front/image and /robot/rear/image)
 
 Arguments: namespace, params_file (default: this package's config/live.yaml), image_topic
 (remapped onto the node's ``image`` input; <image_topic>/compressed onto ``image/compressed``
-for compressed: true), model, device and autostart (override the params file only when given,
+for compressed: true; a node with ``cameras`` reads <namespace>/<camera>/image instead),
+model, device, cameras and autostart (override the params file only when given,
 so a ``model:`` in a user's YAML holds otherwise; ``autostart:=false`` leaves the lifecycle
 node unconfigured for ``ros2 lifecycle set`` or a lifecycle manager), log_level, and
 video_source / video_fps / video_loop / video_bag_topic: when video_source is set (a file,
@@ -14,6 +17,8 @@ camera:<index>, synthetic:<seed>, a rosbag2) video_publisher starts too and publ
 image_topic. When live_node exits (Ctrl-C, a model that does not load, no CUDA) the whole
 launch shuts down with it, and so it does, with the reason, when video_publisher exits.
 """
+
+from typing import List
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, Shutdown
@@ -25,7 +30,7 @@ from launch_ros.substitutions import FindPackageShare
 
 # Launch arguments that override the params file only when set, with their parameter type:
 # their empty default means 'not given', and the params file (or the node's default) decides.
-PARAMS_FILE_OVERRIDES = {'model': str, 'device': str, 'autostart': bool}
+PARAMS_FILE_OVERRIDES = {'model': str, 'device': str, 'autostart': bool, 'cameras': List[str]}
 
 
 def live_node_action(context, namespace, params_file, image_topic, log_level):
@@ -81,6 +86,12 @@ def generate_launch_description():
             'device', default_value='',
             description='Torch device: auto, cpu, cuda, ...; empty = as in params_file '
                         '(default: auto).'),
+        DeclareLaunchArgument(
+            'cameras', default_value='',
+            description="Camera names, one stream each on one model, as a YAML list: "
+                        "cameras:='[front, rear]' reads front/image and answers on "
+                        'front/response, front/ask, ...; empty = as in params_file (default: '
+                        'one camera on image).'),
         DeclareLaunchArgument(
             'autostart', default_value='',
             description='true: configure and activate live_node (a lifecycle node) at once; '

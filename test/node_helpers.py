@@ -134,14 +134,17 @@ def save_node_model(root):
     return model.save_pretrained(str(root / 'node-model'))
 
 
-def start_node(model_dir, *params, name=None, log_level=None):
-    """Start live_node (the installed executable) on the tiny model; wait until it listens."""
+def start_node(model_dir, *params, name=None, log_level=None, ready=r'listening on'):
+    """Start live_node (the installed executable) on the tiny model; wait until it listens.
+
+    ``ready`` None: return at once (a start that is meant to fail).
+    """
     args = ['--ros-args', '-p', f'model:={model_dir}', '-p', 'device:=cpu']
     if log_level:
         args += ['--log-level', log_level]
     for param in params:
         args += ['-p', param]
-    return start_executable('live_node', args, ready=r'listening on')
+    return start_executable('live_node', args, ready=ready)
 
 
 def image_msg(rgb, stamp_ns, frame_id='test_camera'):
@@ -157,11 +160,15 @@ def stamp_ns(msg):
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
-def diagnostics_of(messages):
-    """Return the newest live_node status of /diagnostics as a dict of its key values."""
+def diagnostics_of(messages, camera=''):
+    """Return the newest live_node status of /diagnostics as a dict of its key values.
+
+    ``camera``: the status of that camera of a multi-camera node.
+    """
     for array in reversed(messages):
         for status in array.status:
-            if 'live_node' in status.name:
+            if 'live_node' in status.name and status.name.endswith(
+                    f'{camera} stream' if camera else 'stream'):
                 values = {kv.key: kv.value for kv in status.values}
                 values['_level'] = status.level
                 values['_message'] = status.message
@@ -175,6 +182,8 @@ class Camera:
     def __init__(self, client, topic='image', start_ns=1_700_000_000_000_000_000, qos=None,
                  msg_type=Image):
         self.client = client
+        # the /diagnostics status of this camera: 'front' for front/image of a multi-camera node
+        self.stream = topic.strip('/').rpartition('image')[0].rstrip('/')
         self.publisher = client.node.create_publisher(
             msg_type, topic, qos or qos_profile_sensor_data)
         self.next_ns = start_ns
@@ -196,14 +205,26 @@ class Camera:
         self.sent.append(stamp)
         return stamp
 
-    def publish_used(self, diagnostics, msg=None):
-        """Publish a frame, then wait until the model has used it (one frame at a time)."""
-        used = int((diagnostics_of(diagnostics) or {}).get('frames_decoded', 0))
-        stamp = self.publish(msg=msg)
-        self.client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('frames_decoded', 0)) > used,
-            what=f'live_node to use frame {len(self.sent)}')
-        return stamp
+    def publish_used(self, diagnostics, msg=None, attempts=3):
+        """Publish a frame, then wait until the model has used it (one frame at a time).
+
+        Best effort may lose a frame just after discovery (the node's reader not matched yet):
+        it is then sent again (a new stamp), at most ``attempts`` times.
+        """
+        def decoded():
+            return int((diagnostics_of(diagnostics, self.stream) or {}).get('frames_decoded', 0))
+
+        used = decoded()
+        for attempt in range(attempts):
+            stamp = self.publish(msg=msg)
+            last = attempt + 1 == attempts
+            try:
+                self.client.spin_until(lambda: decoded() > used, **({} if last else {
+                    'timeout': 10.0}), what=f'live_node to use frame {len(self.sent)}')
+                return stamp
+            except AssertionError:
+                if last:
+                    raise
 
     def publish_received(self, diagnostics, msg=None, attempts=4):
         """Publish, then wait until /diagnostics counts one more image received.

@@ -41,6 +41,24 @@ def test_bench_writes_json_and_plot(tiny_dir, tmp_path):
         assert all(p['cache_tokens'] > 0 and p['fps'] > 0 for p in points)
 
 
+def test_bench_cameras_reports_each_camera(tiny_dir, tmp_path, capsys):
+    """--cameras 1,2: every camera's frames are offered in real time and counted."""
+    out = tmp_path / 'cams'
+    assert bench.main(['--model', tiny_dir, '--cameras', '1,2', '--seconds', '2',
+                       '--camera-fps', '4', '--threads', '1', '--out', str(out)]) == 0
+    result = json.loads((out / 'bench_cameras.json').read_text())
+    assert [r['cameras'] for r in result['runs']] == [1, 2]
+    for run in result['runs']:
+        assert run['completed'] and len(run['per_camera']) == run['cameras']
+        for cam in run['per_camera']:
+            assert cam['frames_offered'] == 9 and cam['errors'] == 0
+            assert cam['frames_decoded'] + cam['frames_dropped'] == 9
+            assert cam['frames_decoded'] >= 1 and cam['lag_max_s'] is not None
+        assert run['total_fps'] == pytest.approx(
+            sum(c['frames_decoded'] for c in run['per_camera']) / 2)
+    assert '| 2 x 4 fps |' in capsys.readouterr().out
+
+
 def test_cache_at_follows_the_bound():
     """The bounded-context arithmetic: grow to the bound, then cycle above the rebuild size."""
     from live_ros.benchmark.growth import cache_at

@@ -132,7 +132,10 @@ def test_launch_node_parameters_match_the_node(launch, config):
     for key, value_type in overrides.items():
         assert key in declared, f'launch sets {key}, which the node does not declare'
         # The parameter's own type: a string 'false' would be refused for a bool.
-        assert value_type == ('name', type(declared[key].default).__name__), key
+        default = declared[key].default
+        expected = (('expr', 'List[str]') if isinstance(default, list)
+                    else ('name', type(default).__name__))
+        assert value_type == expected, key
         # Empty = not given: the YAML (here config/live.yaml) keeps its value.
         assert launch.arguments[key]['default_value'] == '', key
         assert declared[key].default == config[key], key

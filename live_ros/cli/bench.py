@@ -193,6 +193,14 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=None, help='torch threads')
     parser.add_argument('--verbose', action='store_true',
                           help="show the libraries' load bars and warnings")
+    parser.add_argument('--cameras', default=None, metavar='N[,N...]',
+                        help='instead of the method comparison: N cameras on one model in real '
+                             'time (e.g. 1,2,4), each at --camera-fps for --seconds; per-camera '
+                             'and total FPS, frames used, lag (live_ros.benchmark.cameras)')
+    parser.add_argument('--camera-fps', type=float, default=None,
+                        help="rate of each camera (default: the model's, 2 fps)")
+    parser.add_argument('--camera-engine', default='fast', choices=ENGINES,
+                        help='engine of the camera run (default: fast, as live_node)')
     parser.add_argument('--out', default='bench_out', help='output dir (JSON + PNG)')
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -203,6 +211,9 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     spec = resolve_model_path(args.model)
+    command = 'live-bench ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    if args.cameras:
+        return camera_bench(args, spec, command)
     model = load_model(spec, device=args.device, engine='eager')
     minutes = tuple(float(x) for x in args.growth_minutes.split(',') if x.strip())
     result = bench(model, seconds=args.seconds, methods=tuple(args.methods.split(',')),
@@ -212,7 +223,7 @@ def main(argv=None):
                    max_new_tokens=args.max_new_tokens, pipeline=not args.no_pipeline,
                    engines=tuple(args.engines.split(',')))
     result['model'] = spec
-    result['command'] = 'live-bench ' + ' '.join(argv if argv is not None else sys.argv[1:])
+    result['command'] = command
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, 'bench.json')
     with open(json_path, 'w', encoding='utf-8') as f:
@@ -220,6 +231,24 @@ def main(argv=None):
     png_path = plot(result, os.path.join(args.out, 'bench.png'))
     print(table(result))
     print(f'live-bench: wrote {json_path} and {png_path}')
+    return 0
+
+
+def camera_bench(args, spec, command):
+    """live-bench --cameras: each camera count in turn on the one loaded model."""
+    from live_ros.benchmark.cameras import cameras_table, run_cameras
+    counts = [int(n) for n in args.cameras.split(',') if n.strip()]
+    model = load_model(spec, device=args.device, engine=args.camera_engine)
+    results = [run_cameras(model, n, seconds=args.seconds, fps=args.camera_fps,
+                           context_budget=args.context_budget,
+                           max_new_tokens=args.max_new_tokens) for n in counts]
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, 'bench_cameras.json')
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump({'model': spec, 'command': command, 'engine': args.camera_engine,
+                   'device': str(model.device), 'runs': results}, f, indent=2, default=str)
+    print(cameras_table(results))
+    print(f'live-bench: wrote {path}')
     return 0
 
 

@@ -40,7 +40,8 @@ from live_ros.metrics import summarize
 def main(argv=None):
     """Command-line entry point (live-eval)."""
     p = argparse.ArgumentParser(prog='live-eval', description=__doc__.split('\n')[0])
-    p.add_argument('--model', required=True, help='model dir (or preset)')
+    p.add_argument('--model', required=True,
+                   help="model dir, preset, or 'embedded' (the embedded default)")
     p.add_argument('--data', nargs='*', default=[],
                    help='synthetic:<split>:<n>[:<s>] or dialogue JSON files')
     p.add_argument('--format', default=None, choices=['live', 'per_frame', 'interleaved'],
@@ -80,7 +81,9 @@ def main(argv=None):
         quiet_library_logs()
     if a.threads:
         torch.set_num_threads(a.threads)
+    from live_ros.model.config import resolve_model_path
     from live_ros.model.live_model import load_live_model
+    a.model = resolve_model_path(a.model)   # 'embedded': the embedded default
     model = load_live_model(a.model)
     fmt = a.format or model_format(a.model)
     os.makedirs(a.out, exist_ok=True)

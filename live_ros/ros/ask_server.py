@@ -49,24 +49,28 @@ class _Goal:
 
 
 class AskServer:
-    """Serve questions for a node; ``submit(text)`` queues one: (query_id or 0, message)."""
+    """Serve one camera's questions; ``submit(text)`` queues one: (query_id or 0, message).
+
+    ``prefix`` ('front/' for a camera named front, '' for the one stream) goes before the
+    names: front/ask, front/query.
+    """
 
     def __init__(self, node, submit: Callable[[str], tuple[int, str]],
                  cancel: Callable[[int], bool], problem: Callable[[str], Optional[str]],
-                 callback_group=None):
+                 callback_group=None, prefix: str = ''):
         self.node = node
         self._submit = submit
         self._cancel = cancel
         self._problem = problem
         self._goals: dict[int, _Goal] = {}
         self._lock = threading.Lock()
-        self.service = node.create_service(Ask, 'ask', self.on_ask,
+        self.service = node.create_service(Ask, prefix + 'ask', self.on_ask,
                                            callback_group=callback_group)
-        self.topic = node.create_subscription(String, 'query', self.on_query, 10,
+        self.topic = node.create_subscription(String, prefix + 'query', self.on_query, 10,
                                               callback_group=callback_group)
         # Same name as the service (actions live in their own namespace).
         self.action = ActionServer(
-            node, AskAction, 'ask', execute_callback=self.execute, goal_callback=self.on_goal,
+            node, AskAction, prefix + 'ask', execute_callback=self.execute, goal_callback=self.on_goal,
             cancel_callback=self.on_cancel, callback_group=callback_group)
 
     # -- requests ----------------------------------------------------------------------------

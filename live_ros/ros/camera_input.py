@@ -30,10 +30,13 @@ STAMP_FAULTS = {
 
 
 class CameraInput:
-    """Subscribe to the camera and hand the model's frames to ``engine`` (None: inactive)."""
+    """Subscribe to a camera and hand the model's frames to ``engine`` (None: inactive).
+
+    ``prefix``: 'front/' subscribes front/image (a camera of a multi-camera node).
+    """
 
     def __init__(self, node, counts, log, fps: float, max_jump_s: float, max_pixels: int,
-                 compressed: bool, reliability: str, callback_group=None):
+                 compressed: bool, reliability: str, callback_group=None, prefix: str = ''):
         self.counts = counts
         self.log = log
         self.max_pixels = max_pixels or None
@@ -43,11 +46,11 @@ class CameraInput:
         qos = image_qos(reliability)
         if compressed:
             self.subscription = node.create_subscription(
-                CompressedImage, 'image/compressed', self.on_compressed_image, qos,
+                CompressedImage, prefix + 'image/compressed', self.on_compressed_image, qos,
                 callback_group=callback_group)
         else:
             self.subscription = node.create_subscription(
-                Image, 'image', self.on_image, qos, callback_group=callback_group)
+                Image, prefix + 'image', self.on_image, qos, callback_group=callback_group)
 
     def on_image(self, msg: Image) -> None:
         """Take a raw camera frame."""

@@ -58,36 +58,47 @@ class NodeCounts:
 
 
 class Diagnostics:
-    """Publish one DiagnosticStatus about the stream every ``period`` seconds."""
+    """Publish one DiagnosticStatus per camera stream every ``period`` seconds.
 
-    def __init__(self, node, counts: NodeCounts, engine_stats, period: float,
+    ``streams``: objects with ``name``, ``counts`` (NodeCounts) and ``engine_stats()`` (the
+    engine's stats, {} without one); ``errors``: the node's own (a model that did not load),
+    reported on every stream.
+    """
+
+    def __init__(self, node, streams, errors: NodeCounts, period: float,
                  warn_after_s: float = 3.0, error_after_s: float = 30.0, callback_group=None):
         self.node = node
-        self.counts = counts
-        self.engine_stats = engine_stats     # () -> dict of the engine's stats, {} if none
+        self.streams = streams
+        self.errors = errors
         self.warn_after_s = warn_after_s
         self.error_after_s = error_after_s
-        self._previous = {}
+        self._previous = {}   # per stream name
         self.publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.timer = node.create_timer(period, self.publish, callback_group=callback_group)
 
     def publish(self) -> None:
         """Report now (the timer's callback)."""
-        status = self.status(self.engine_stats(), self.node.state, self.node.settings())
+        state, settings = self.node.state, self.node.settings()
+        status = [self.status(stream.name, stream.counts, stream.engine_stats(), state, settings)
+                  for stream in self.streams]
         self.publisher.publish(DiagnosticArray(
-            header=Header(stamp=self.node.get_clock().now().to_msg()), status=[status]))
+            header=Header(stamp=self.node.get_clock().now().to_msg()), status=status))
 
-    def status(self, stats: dict, state: str, settings: dict) -> DiagnosticStatus:
-        """Build the status from the engine's stats and the node's counts."""
-        counts, last_image, last_error = self.counts.snapshot()
-        errors = int(stats.get('errors', 0)) + counts.get('node_errors', 0)
-        last_error = stats.get('last_error') or last_error
+    def status(self, name: str, node_counts: NodeCounts, stats: dict, state: str,
+               settings: dict) -> DiagnosticStatus:
+        """Build one stream's status from its engine's stats and its counts."""
+        counts, last_image, last_error = node_counts.snapshot()
+        own, _, own_error = self.errors.snapshot()
+        counts['node_errors'] = counts.get('node_errors', 0) + own.get('node_errors', 0)
+        errors = int(stats.get('errors', 0)) + counts['node_errors']
+        last_error = stats.get('last_error') or last_error or own_error
         since_image = None if last_image is None else time.monotonic() - last_image
         now = {'stale': counts.get('images_stale', 0), 'errors': errors,
                'dropped': int(stats.get('frames_dropped', 0)),
                'decoded': int(stats.get('frames_decoded', 0))}
-        new = {k: v - self._previous.get(k, 0) for k, v in now.items()}
-        self._previous = now
+        previous = self._previous.get(name, {})
+        new = {k: v - previous.get(k, 0) for k, v in now.items()}
+        self._previous[name] = now
         node_name = self.node.get_fully_qualified_name().lstrip('/')
         level, message = DiagnosticStatus.OK, 'streaming'
         lost = new['stale'] + new['dropped']
@@ -126,8 +137,10 @@ class Diagnostics:
             'errors': errors,
             'last_error': last_error,
         }
+        if name:
+            values = {'camera': name, **values}
         return DiagnosticStatus(
-            name=f'{node_name}: stream', hardware_id=str(values['device']), level=level,
+            name=f'{node_name}: {name + " " if name else ""}stream', hardware_id=str(values['device']), level=level,
             message=message,
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
 

@@ -7,7 +7,8 @@ test_launch_config checks that config/live.yaml and launch/live.launch.py agree 
 
 from dataclasses import dataclass
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                ParameterType)
 
 IMAGE_RELIABILITIES = ('best_effort', 'reliable')
 
@@ -28,6 +29,8 @@ class Param:
         """Build the ParameterDescriptor the node declares, with its range for numbers."""
         descriptor = ParameterDescriptor(
             name=self.name, description=self.description, read_only=self.read_only)
+        if isinstance(self.default, list):   # an empty list says no type: say it here
+            descriptor.type = ParameterType.PARAMETER_STRING_ARRAY
         constraints = []
         if self.choices:
             constraints.append('one of: ' + ', '.join(self.choices))
@@ -62,6 +65,10 @@ PARAMETERS = (
     Param('model', '',
           'LIVE model: a model directory (live_config.json + weights) or a preset name; '
           "empty = the embedded default model ('default' preset)."),
+    Param('cameras', [],
+          'Camera names, one stream each on one model: camera C reads C/image and answers on '
+          'C/response, C/response_partial, C/ask, C/query, C/reset (reset: all); empty = one '
+          'camera on image, response, ask, ...'),
     Param('autostart', True,
           'Configure (load the model) and activate (stream) at start-up; false: stay '
           'unconfigured for lifecycle transitions (ros2 lifecycle set, a lifecycle manager).'),
@@ -134,6 +141,10 @@ def declare(node, table):
 
     node.add_pre_set_parameters_callback(integers_as_floats)
     for param in table:
+        if param.default == []:   # a string array: unset (and a YAML []) reads as []
+            from rclpy.parameter import Parameter
+            node.declare_parameter(param.name, Parameter.Type.STRING_ARRAY, param.descriptor())
+            continue
         node.declare_parameter(param.name, param.default, param.descriptor())
         reason = param.check(node.get_parameter(param.name).value)
         if reason:

@@ -23,6 +23,8 @@ import inspect
 import torch
 from transformers import DynamicCache, StaticCache
 
+from live_ros.streaming.fair_lock import model_turns
+
 ENGINES = ('eager', 'fast')
 
 
@@ -38,6 +40,7 @@ class EagerBackend:
     def __init__(self, model):
         self.model = model
         self._cache_arg = cache_argument(model.base_lm)   # peft passes it through
+        self.turns = model_turns(model)   # the streams of one model take turns at it
         self.cache = None
         self.length = 0
 
@@ -68,7 +71,8 @@ class EagerBackend:
             keep = 1
         else:
             keep = torch.as_tensor(logits_at, device=self.model.device)
-        logits = self._forward(embeds, keep, step)
+        with self.turns:
+            logits = self._forward(embeds, keep, step)
         self.length += len(ids)
         return logits.float()
 
@@ -78,7 +82,8 @@ class EagerBackend:
         Returns float logits [1, V] after it; a decode step, which FastBackend may compile.
         """
         embeds = self.model.embed(token.reshape(1, 1))
-        logits = self._forward(embeds, 1, True)
+        with self.turns:
+            logits = self._forward(embeds, 1, True)
         self.length += 1
         return logits.float()
 

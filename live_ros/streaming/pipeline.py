@@ -37,6 +37,7 @@ from typing import Iterator
 
 import torch
 
+from live_ros.streaming.fair_lock import model_turns
 from live_ros.streaming.questions import QueryBacklogFull, QuestionBacklog
 from live_ros.streaming.session import CANCELLED, INTERRUPTED, Response, StreamingSession
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
@@ -95,22 +96,22 @@ class StreamPipeline(ResponseStreamer):
 
     @classmethod
     def load(cls, model_name: str, device: str = 'auto', engine: str = 'fast',
-             response_threshold: float | None = None, max_new_tokens: int | None = None,
-             context_budget: int | None = None, **options) -> 'StreamPipeline':
-        """Load a model by name and build its session and pipeline (``options``: __init__'s).
+             **options) -> 'StreamPipeline':
+        """Load a model by name and build its session and pipeline (``options``: for_model's).
 
-        Raises ModelLoadError with one clear line: a CUDA device where torch sees none, or a
-        model that does not load (and why).
+        Raises ModelLoadError with one clear line (load_model).
         """
-        from live_ros.model.live_model import load_live_model
-        if device.startswith('cuda') and not torch.cuda.is_available():
-            raise ModelLoadError(f'device {device!r} asked for, but torch {torch.__version__} '
-                                 'sees no CUDA device here: use device cpu (or auto)')
-        try:
-            model = load_live_model(model_name, device=device, engine=engine)
-        except Exception as exc:
-            raise ModelLoadError(f'cannot load model {model_name!r}: '
-                                 f'{type(exc).__name__}: {exc}') from exc
+        return cls.for_model(load_model(model_name, device, engine), **options)
+
+    @classmethod
+    def for_model(cls, model, response_threshold: float | None = None,
+                  max_new_tokens: int | None = None, context_budget: int | None = None,
+                  **options) -> 'StreamPipeline':
+        """A stream of a loaded model: its own session (KV cache), the model shared.
+
+        Several pipelines of one model (the cameras of one node) take turns at it fairly
+        (fair_lock.py); ``options``: __init__'s.
+        """
         session = StreamingSession(model, response_threshold=response_threshold,
                                    max_new_tokens=max_new_tokens, context_budget=context_budget)
         return cls(model, session, **options)
@@ -315,13 +316,15 @@ class StreamPipeline(ResponseStreamer):
         so the allocator does not reuse their memory early. On a CPU: a plain call.
         """
         device = self.model.device
+        turns = model_turns(self.model, 'vision')   # the cameras of one model take turns
         if device.type != 'cuda':
-            return self.model.encode_images(images)
+            with turns:
+                return self.model.encode_images(images)
         if self._vision_stream is None:
             self._vision_stream = torch.cuda.Stream(device=device)
-        with torch.cuda.stream(self._vision_stream):
+        with turns, torch.cuda.stream(self._vision_stream):
             embeds = self.model.encode_images(images)
-        self._vision_stream.synchronize()
+            self._vision_stream.synchronize()
         embeds.record_stream(torch.cuda.default_stream(device))
         return embeds
 
@@ -473,6 +476,22 @@ class StreamPipeline(ResponseStreamer):
         backlog = self._backlog()
         with self._stats_lock:
             self._stats['max_backlog'] = max(self._stats['max_backlog'], backlog)
+
+
+def load_model(model_name: str, device: str = 'auto', engine: str = 'fast'):
+    """Load a LiveModel for streaming; ModelLoadError says why not in one line.
+
+    A CUDA device where torch sees none is refused before anything loads.
+    """
+    from live_ros.model.live_model import load_live_model
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ModelLoadError(f'device {device!r} asked for, but torch {torch.__version__} '
+                             'sees no CUDA device here: use device cpu (or auto)')
+    try:
+        return load_live_model(model_name, device=device, engine=engine)
+    except Exception as exc:
+        raise ModelLoadError(f'cannot load model {model_name!r}: '
+                             f'{type(exc).__name__}: {exc}') from exc
 
 
 def _drain(q):
