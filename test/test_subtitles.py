@@ -172,3 +172,22 @@ def test_bag_and_srt_convert_train_and_load(tiny_model, tmp_path, capsys):
     assert infer([bag, '--topic', '/camera/image_raw', '--model', final, '--threshold', '1',
                   '--max-new-tokens', '2']) == 0
     assert '8 frames at 2 fps' in capsys.readouterr().err
+
+
+def test_a_folder_of_pairs_converts_in_one_call(tmp_path):
+    """X.srt beside X.avi, Y.vtt beside bag Y/: one dialogue each; a lone subtitle is refused."""
+    folder = tmp_path / 'recordings'
+    folder.mkdir()
+    write_video(str(folder / 'kitchen.avi'), [frame(i) for i in range(8)], 2.0)
+    write(folder / 'kitchen.srt', '1\n00:00:01,000 --> 00:00:01,500\nThe kettle boils.\n')
+    write_bag(folder / 'lab', camera_images(n=20, rate=5.0))
+    write(folder / 'lab.vtt', 'WEBVTT\n\n00:01.000 --> 00:01.500\nThe arm moves.\n')
+    out = str(tmp_path / 'all.json')
+    assert convert(['subtitles', str(folder), out]) == 0
+    kitchen, lab = load_dialogues(out)
+    assert kitchen.video.endswith('kitchen.avi') and lab.video.endswith('lab')
+    assert [t.text for t in kitchen.turns][-1] == 'The kettle boils.'
+    assert [t.text for t in lab.turns][-1] == 'The arm moves.'
+    write(folder / 'orphan.srt', '1\n00:00:01,000 --> 00:00:01,500\nNothing.\n')
+    with pytest.raises(SystemExit):
+        convert(['subtitles', str(folder), out])
