@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from live_ros.data.bag import (
-    BagError, BagImages, is_bag, read_responses, RESPONSE_DEFINITION, ResponseRecorder,
-    typestore)
+    BagError, BagImages, is_bag, read_responses, RESPONSE_DEFINITION, ResponseRecorder)
 from live_ros.cli.infer import main
-from live_ros.streaming.session import Response
+from live_ros.streaming.response import Response
 from live_ros.testing.tiny_models import build_tiny_live_model
 
 from bag_helpers import camera_images, frame, T0, write_bag

@@ -9,7 +9,7 @@ from live_ros.data.format import Dialogue, Turn
 from live_ros.data.video import write_video
 from live_ros.testing import tiny_models
 
-from live_ros.data.synthetic import SPLITS
+from live_ros.data.synthetic_sets import SPLITS
 from live_ros.cli.evaluate import main
 from live_ros.evaluation.free_running import _rate_bins, Embedder, match, truth
 from live_ros.evaluation.teacher_forced import model_format

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from live_ros.data.format import stream_events
-from live_ros.data.synthetic import (CELLS, COLOURS, FPS, SPLITS, SyntheticWorld, parse_spec,
-                                     seeds, synthetic_dialogues)
+from live_ros.data.synthetic import CELLS, COLOURS, FPS, SyntheticWorld
+from live_ros.data.synthetic_sets import parse_spec, seeds, SPLITS, synthetic_dialogues
 
 
 def test_same_seed_same_world_and_dialogue():

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from live_ros.data.synthetic import FPS, SHAPES, SyntheticWorld, seeds
+from live_ros.data.synthetic import FPS, SHAPES, SyntheticWorld
+from live_ros.data.synthetic_sets import seeds
 
 KINDS = ('none', 'appear', 'disappear', 'recolour', 'move', 'stack', 'clear')
 SUBJECTS = ('none',) + SHAPES + ('tower',)

@@ -1,4 +1,4 @@
-"""Several cameras on one model in real time: does each keep up, and what does it cost?
+"""Several cameras on one model in real time: does each keep up, and at what cost.
 
 Each camera is a StreamPipeline of the one model (its own session and KV cache), set up as
 live_node sets it up (frames dropped when the model falls behind, ``queue_size`` 1 by default);

@@ -55,7 +55,7 @@ def _parser():
 
 
 def convert_subtitles(a, error):
-    """The subtitles kind: [(output path, dialogues)]."""
+    """Convert subtitles: return [(output path, dialogues)]."""
     from live_ros.data.subtitles import (DEFAULT_INSTRUCTION, pairs_in_folder,
                                          subtitle_dialogues)
     if len(a.paths) == 2:
@@ -79,7 +79,7 @@ def convert_subtitles(a, error):
 
 
 def convert_dataset(a):
-    """The public data sets' kinds: [(output path, dialogues)]."""
+    """Convert a public data set's annotations: return [(output path, dialogues)]."""
     from live_ros.data import converters
     if a.kind == 'ego4d-narration':
         uids = None

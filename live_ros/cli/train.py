@@ -6,8 +6,9 @@ A config has three sections:
 
 - ``model``: ``preset`` (a LiveConfig preset) or ``init`` (a model to fine-tune: a trained
   model dir, ``embedded`` for the embedded default, or a preset with its adapter; its
-  backbones, connector and LoRA are kept and trained on: config/train/finetune.yaml), plus any LiveConfig field (``llm``, ``vision``, ``use_lora``, ``lora: {r, alpha,
-  dropout, targets}``, ...). The vision tower is always frozen; the connector is trained;
+  backbones, connector and LoRA are kept and trained on: config/train/finetune.yaml), plus
+  any LiveConfig field (``llm``, ``vision``, ``use_lora``, ``lora: {r, alpha, dropout,
+  targets}``, ...). The vision tower is always frozen; the connector is trained;
   the LLM gets LoRA (``use_lora: true``) or is fine-tuned fully (``use_lora: false``).
 - ``data``: ``train`` / ``eval`` (specs: ``synthetic:<split>:<n>[:<seconds>]`` or dialogue
   JSON paths), ``format`` (``live``, ``per_frame``, ``interleaved``: the paper's baselines),

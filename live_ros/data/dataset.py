@@ -21,7 +21,7 @@ from live_ros.data.frames import dialogue_frames
 
 def load_data(specs):
     """Dialogues from specs: 'synthetic:<split>:<n>[:<s>]' or dialogue JSON/JSONL paths."""
-    from live_ros.data.synthetic import parse_spec
+    from live_ros.data.synthetic_sets import parse_spec
     if isinstance(specs, str):
         specs = [specs]
     out = []

@@ -9,7 +9,8 @@
 video_publisher, live-infer, the demo and the dialogues' ``video`` field (training and
 evaluation) all read a source through ``parse_source``. A data set of many synthetic streams
 is a different thing with a grammar of its own (``synthetic:<split>:<n>...``, data specs of
-live-train and live-eval, data/synthetic.parse_spec); given here, it is refused with a pointer.
+live-train and live-eval, data/synthetic_sets.parse_spec); given here, it is refused with a
+pointer.
 """
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def check_cues(cues: list[Cue], path: str, last_frame: float | None = None,
 
 
 def ceil_frame_time(t: float, fps: float) -> float:
-    """The first frame time at or after t: the frame after which the event has been seen."""
+    """Return the first frame time at or after t: the frame after which the event is seen."""
     return math.ceil(t * fps - EPS) / fps
 
 

@@ -9,8 +9,8 @@ answered at the frame where X first becomes visible.
 
 Everything is a pure function of the seed: the event timeline is generated lazily from one
 random stream and is the same whatever the requested length (a longer stream extends a shorter
-one), and frame t is rendered on demand from the state at t. Seeds are split into disjoint
-train / val / test ranges (SPLITS).
+one), and frame t is rendered on demand from the state at t. Data sets of many worlds, their
+seeds in disjoint train / val / test ranges: synthetic_sets.py.
 """
 
 import bisect
@@ -25,7 +25,6 @@ import numpy as np
 from live_ros.data.format import Dialogue, Turn
 
 FPS = 2.0
-SPLITS = {'train': (0, 100_000), 'val': (100_000, 200_000), 'test': (200_000, 300_000)}
 SHAPES = ('circle', 'square', 'triangle')
 COLOURS = {
     'red': (220, 40, 40), 'green': (40, 175, 70), 'blue': (40, 80, 230),
@@ -81,14 +80,6 @@ class Event:
     kind: str
     subject: str
     text: str
-
-
-def seeds(split, n, offset=0):
-    """Return the first n seeds of a split (train / val / test ranges never overlap)."""
-    lo, hi = SPLITS[split]
-    if offset + n > hi - lo:
-        raise ValueError(f'{split} has only {hi - lo} seeds')
-    return range(lo + offset, lo + offset + n)
 
 
 class SyntheticWorld:
@@ -391,27 +382,3 @@ class SyntheticWorld:
                 return f'Next, stack block {len(s.tower) + 1} of {s.tower_target}.'
             return 'The tower is complete; next, take it down.'
         return None
-
-
-def synthetic_dialogues(split, n, duration=30.0, offset=0, mode=None, **world):
-    """Build ground-truth dialogues from the first n seeds of a split."""
-    return [SyntheticWorld(s, **world).dialogue(duration, mode)
-            for s in seeds(split, n, offset)]
-
-
-def parse_spec(spec):
-    """'synthetic:<split>:<n>[:<duration s>[:<mode>[:<offset>]]]' -> dialogues, else None.
-
-    ``mode``: narration, assist, mixed, or 'auto' (one of the first two per seed, the
-    default); ``offset`` skips that many seeds of the split (e.g. held-out seeds not used
-    before).
-    """
-    parts = spec.split(':')
-    if parts[0] != 'synthetic' or len(parts) < 3 or parts[1] not in SPLITS:
-        return None
-    duration = float(parts[3]) if len(parts) > 3 else 30.0
-    mode = parts[4] if len(parts) > 4 and parts[4] != 'auto' else None
-    if mode not in (None, 'narration', 'assist', 'mixed'):
-        raise ValueError(f'unknown synthetic mode {mode!r} in {spec!r}')
-    offset = int(parts[5]) if len(parts) > 5 else 0
-    return synthetic_dialogues(parts[1], int(parts[2]), duration, offset, mode)

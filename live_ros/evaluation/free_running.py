@@ -221,7 +221,7 @@ def long_streams(model, minutes, n=1, split='test', offset=900, threshold=None, 
     responses, recall / precision, and the same rates per ``bin_minutes`` of stream, so a
     drift over the hour shows.
     """
-    from live_ros.data.synthetic import synthetic_dialogues
+    from live_ros.data.synthetic_sets import synthetic_dialogues
     embedder = embedder or Embedder()
     out = {}
     for m in minutes:

@@ -70,8 +70,9 @@ class AskServer:
                                               callback_group=callback_group)
         # Same name as the service (actions live in their own namespace).
         self.action = ActionServer(
-            node, AskAction, prefix + 'ask', execute_callback=self.execute, goal_callback=self.on_goal,
-            cancel_callback=self.on_cancel, callback_group=callback_group)
+            node, AskAction, prefix + 'ask', execute_callback=self.execute,
+            goal_callback=self.on_goal, cancel_callback=self.on_cancel,
+            callback_group=callback_group)
 
     # -- requests ----------------------------------------------------------------------------
     def take(self, raw: str) -> tuple[int, str]:

@@ -139,7 +139,7 @@ class CameraStream(ResponseStreamer):
         return f'context cleared: cache {before} -> {engine.session.cache_tokens} tokens'
 
     def on_reset(self, request, response):
-        """The reset service: a new activity starts in front of this camera."""
+        """Serve reset: a new activity starts in front of this camera."""
         message = self.reset()
         response.success = message is not None
         response.message = message or f'node is {self.node.state}'

@@ -140,7 +140,8 @@ class Diagnostics:
         if name:
             values = {'camera': name, **values}
         return DiagnosticStatus(
-            name=f'{node_name}: {name + " " if name else ""}stream', hardware_id=str(values['device']), level=level,
+            name=f'{node_name}: {name + " " if name else ""}stream',
+            hardware_id=str(values['device']), level=level,
             message=message,
             values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
 

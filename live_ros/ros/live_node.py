@@ -236,7 +236,7 @@ class LiveNode(LifecycleNode):
 
 
 def camera_names(cameras) -> list[str]:
-    """The cameras parameter as stream names: [''] (one stream, today's names) when empty.
+    """Turn the cameras parameter into stream names: [''] (one stream, plain names) if empty.
 
     Names become topic names (front -> front/image): ROS name rules, no duplicates.
     """

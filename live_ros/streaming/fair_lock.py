@@ -43,5 +43,5 @@ class FairLock:
 
 
 def model_turns(model, part: str = 'llm') -> FairLock:
-    """The one FairLock of ``model``'s ``part`` ('llm' or 'vision'), shared by its streams."""
+    """Return the one FairLock of ``model``'s ``part`` ('llm' or 'vision') for its streams."""
     return model.__dict__.setdefault(f'_live_turns_{part}', FairLock())

@@ -32,14 +32,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
 from typing import Iterator
 
 import torch
 
-from live_ros.streaming.fair_lock import model_turns
+from live_ros.streaming.engine_stats import EngineStats
+from live_ros.streaming.frame_encoder import FrameEncoder
 from live_ros.streaming.questions import QueryBacklogFull, QuestionBacklog
-from live_ros.streaming.session import CANCELLED, INTERRUPTED, Response, StreamingSession
+from live_ros.streaming.response import CANCELLED, INTERRUPTED, Response
+from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 
 _STOP = object()
@@ -67,8 +68,6 @@ class StreamPipeline(ResponseStreamer):
         self.max_frame_age_s = max_frame_age_s
         self.streamer = as_streamer(streamer, on_token, on_response)
         self.session.attach(self)
-        self._raw = deque()  # (rgb, stamp, tag, submit_time, generation)
-        self._raw_cond = threading.Condition()
         self._encoded = queue.Queue(maxsize=self.queue_size)
         # Ids never repeat (a client pairs answers by id): a node passes one counter to every
         # engine it builds, so they stay unique across cleanup and configure.
@@ -76,23 +75,14 @@ class StreamPipeline(ResponseStreamer):
         self._settings = {}       # configure(): applied by the decoder thread
         self._settings_lock = threading.Lock()
         self._session_lock = threading.Lock()
-        self._stats_lock = threading.Lock()
-        self._generation = 0
-        self._closed = False
-        self._stats = dict(frames_received=0, frames_encoded=0, frames_dropped=0,
-                           frames_decoded=0, frames_stale=0, queries_received=0,
-                           queries_refused=0, responses=0, lag_s=0.0,
-                           frames_discarded=0, stream_lag_s=0.0, max_backlog=0,
-                           last_latency_s=None,
-                           encode_batches=0, errors=0, last_error=None)
+        self._stats = EngineStats()
+        self._frames = FrameEncoder(model, self._encoded, self._stats, self.queue_size,
+                                    self.batch_size, drop_frames)
         self._newest_stamp = None
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
-        self._vision_stream = None   # CUDA only, made by the encoder thread
-        if start:
+        if start:   # else a configured, inactive lifecycle node: start() later
             self.start()
-        else:
-            self._closed = True   # a configured, inactive lifecycle node: start() later
 
     @classmethod
     def load(cls, model_name: str, device: str = 'auto', engine: str = 'fast',
@@ -107,7 +97,7 @@ class StreamPipeline(ResponseStreamer):
     def for_model(cls, model, response_threshold: float | None = None,
                   max_new_tokens: int | None = None, context_budget: int | None = None,
                   **options) -> 'StreamPipeline':
-        """A stream of a loaded model: its own session (KV cache), the model shared.
+        """Build a stream of a loaded model: its own session (KV cache), the model shared.
 
         Several pipelines of one model (the cameras of one node) take turns at it fairly
         (fair_lock.py); ``options``: __init__'s.
@@ -125,14 +115,12 @@ class StreamPipeline(ResponseStreamer):
         """
         if self.running:
             return
-        with self._raw_cond:
-            self._closed = False
+        self._frames.open()
         stale = _drain(self._encoded)   # a frame left behind by close(), or its stop marker
-        with self._stats_lock:
-            self._stats['frames_discarded'] += stale
+        self._stats.add('frames_discarded', stale)
         self.session.resume()
         self._last_activity = time.monotonic()
-        self._encoder = threading.Thread(target=self._encode_loop, name='live-encoder',
+        self._encoder = threading.Thread(target=self._frames.run, name='live-encoder',
                                          daemon=True)
         self._decoder = threading.Thread(target=self._decode_loop, name='live-decoder',
                                          daemon=True)
@@ -152,21 +140,9 @@ class StreamPipeline(ResponseStreamer):
         ``tag`` comes back on every Response that follows this frame.
         """
         stamp = float(stamp)
-        with self._raw_cond:
-            if self._closed:
-                raise RuntimeError('pipeline is closed')
-            if not self.drop_frames:
-                while len(self._raw) >= self.queue_size and not self._closed:
-                    self._raw_cond.wait(0.1)
-            elif len(self._raw) >= self.queue_size:
-                self._raw.popleft()
-                self._bump('frames_dropped')
-            self._raw.append((rgb, stamp, tag, time.perf_counter(), self._generation))
-            self._last_activity = time.monotonic()
-            self._bump('frames_received')
-            self._newest_stamp = stamp
-            self._note_backlog()
-            self._raw_cond.notify_all()
+        self._frames.submit(rgb, stamp, tag)
+        self._last_activity = time.monotonic()
+        self._newest_stamp = stamp
 
     def submit_query(self, text: str, stamp: float) -> int:
         """Queue a question at stream time ``stamp``; return its query id.
@@ -176,9 +152,9 @@ class StreamPipeline(ResponseStreamer):
         try:
             query_id = self.questions.submit(text, stamp)
         except QueryBacklogFull:
-            self._bump('queries_refused')
+            self._stats.add('queries_refused')
             raise
-        self._bump('queries_received')
+        self._stats.add('queries_received')
         return query_id
 
     @property
@@ -218,16 +194,10 @@ class StreamPipeline(ResponseStreamer):
         """
         self.session.interrupt()
         with self._session_lock:
-            with self._raw_cond:
-                self._generation += 1
-                discarded = len(self._raw)
-                self._raw.clear()
-                self._raw_cond.notify_all()
-            discarded += _drain(self._encoded)
+            discarded = self._frames.new_stream() + _drain(self._encoded)
             dropped = [(q.query_id, q.text, q.stamp) for q in self.questions.drain()]
             dropped += [(query_id, text, t) for t, query_id, text in self.session.queries]
-            with self._stats_lock:
-                self._stats['frames_discarded'] += discarded
+            self._stats.add('frames_discarded', discarded)
             self.session.reset()
             self._newest_stamp = None
             self.session.resume()
@@ -236,11 +206,10 @@ class StreamPipeline(ResponseStreamer):
 
     def stats(self) -> dict:
         """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
-        with self._stats_lock:
-            out = dict(self._stats)
+        out = self._stats.snapshot()
         out['cache_tokens'] = self.session.cache_tokens
         out['context_rebuilds'] = self.session.rebuilds
-        out['backlog'] = self._backlog()
+        out['backlog'] = self._stats.backlog()
         out['device'] = str(self.model.device)
         return out
 
@@ -251,14 +220,8 @@ class StreamPipeline(ResponseStreamer):
         questions stay for start().
         """
         self.session.interrupt()
-        with self._raw_cond:
-            self._closed = True
-            discarded = len(self._raw)
-            self._raw.clear()
-            self._raw_cond.notify_all()
-        discarded += _drain(self._encoded)
-        with self._stats_lock:
-            self._stats['frames_discarded'] += discarded
+        discarded = self._frames.close() + _drain(self._encoded)
+        self._stats.add('frames_discarded', discarded)
         try:
             self._encoded.put_nowait(_STOP)
         except queue.Full:
@@ -273,67 +236,19 @@ class StreamPipeline(ResponseStreamer):
         """Block until every submitted frame and query has been decoded (tests, offline runs)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._backlog() == 0 and self._encoded.unfinished_tasks == 0 \
+            if self._stats.backlog() == 0 and self._encoded.unfinished_tasks == 0 \
                     and self.queries_waiting == 0:
                 return True
             time.sleep(0.005)
         return False
 
     # -- threads ---------------------------------------------------------------------------
-    def _encode_loop(self):
-        while True:
-            with self._raw_cond:
-                while not self._raw and not self._closed:
-                    self._raw_cond.wait()
-                if self._closed:
-                    return
-                batch = [self._raw.popleft()
-                         for _ in range(min(self.batch_size, len(self._raw)))]
-                self._raw_cond.notify_all()
-            try:
-                embeds = self._encode([item[0] for item in batch])
-            except Exception as exc:  # a bad frame must not kill the stream
-                self._error('encode', exc)
-                with self._stats_lock:
-                    self._stats['frames_discarded'] += len(batch)
-                continue
-            self._bump('encode_batches')
-            for (_, stamp, tag, submitted, gen), frame_embeds in zip(batch, embeds):
-                self._bump('frames_encoded')
-                while not self._closed:
-                    try:
-                        self._encoded.put((frame_embeds, stamp, tag, submitted, gen),
-                                          timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-
-    def _encode(self, images):
-        """Run the vision tower on its own CUDA stream, so it overlaps the LLM's kernels.
-
-        The decoder thread launches on the default stream; this thread waits for its own
-        stream before handing the embeddings over, and marks them used by the default stream
-        so the allocator does not reuse their memory early. On a CPU: a plain call.
-        """
-        device = self.model.device
-        turns = model_turns(self.model, 'vision')   # the cameras of one model take turns
-        if device.type != 'cuda':
-            with turns:
-                return self.model.encode_images(images)
-        if self._vision_stream is None:
-            self._vision_stream = torch.cuda.Stream(device=device)
-        with turns, torch.cuda.stream(self._vision_stream):
-            embeds = self.model.encode_images(images)
-            self._vision_stream.synchronize()
-        embeds.record_stream(torch.cuda.default_stream(device))
-        return embeds
-
     def _decode_loop(self):
         while True:
             try:
                 item = self._encoded.get(timeout=0.05)
             except queue.Empty:
-                if self._closed:   # the stop marker did not fit into a full queue
+                if self._frames.closed:   # the stop marker did not fit into a full queue
                     return
                 item = None
             if item is _STOP:
@@ -362,7 +277,7 @@ class StreamPipeline(ResponseStreamer):
                 item = self._encoded.get_nowait()
             except queue.Empty:
                 break
-            if item is _STOP:   # close() set _closed first: the loop ends at its next wait
+            if item is _STOP:   # close() closed the encoder first: the loop ends at its next wait
                 self._encoded.task_done()
                 break
             items.append(item)
@@ -373,12 +288,11 @@ class StreamPipeline(ResponseStreamer):
         frames, stamps, tags, submits = [], [], [], []
         for i, (embeds, stamp, tag, submitted, gen) in enumerate(items):
             newer_waiting = i + 1 < len(items) or not self._encoded.empty()
-            if gen != self._generation:
-                self._bump('frames_discarded')
+            if gen != self._frames.generation:
+                self._stats.add('frames_discarded')
             elif newer_waiting and self._stale(stamp):
-                with self._stats_lock:
-                    self._stats['frames_dropped'] += 1
-                    self._stats['frames_stale'] += 1
+                self._stats.add('frames_dropped')
+                self._stats.add('frames_stale')
             else:
                 frames.append(embeds)
                 stamps.append(stamp)
@@ -387,10 +301,9 @@ class StreamPipeline(ResponseStreamer):
         if not frames:
             return
         self._guard('decode', self.session.push_frames, frames, stamps, tags, submits)
-        with self._stats_lock:
-            self._stats['frames_decoded'] += len(frames)
-            self._stats['lag_s'] = time.perf_counter() - submits[-1]
-            self._stats['stream_lag_s'] = (self._newest_stamp or stamps[-1]) - stamps[-1]
+        self._stats.add('frames_decoded', len(frames))
+        self._stats.set(lag_s=time.perf_counter() - submits[-1],
+                        stream_lag_s=(self._newest_stamp or stamps[-1]) - stamps[-1])
 
     def _take_query(self):
         """Hand the oldest waiting question to the session (one per decoder step)."""
@@ -416,19 +329,18 @@ class StreamPipeline(ResponseStreamer):
             try:
                 self.streamer.on_token(query_id, text, stream_time)
             except Exception as exc:
-                self._error('on_token', exc)
+                self._stats.error('on_token', exc)
 
     def on_response(self, response: Response) -> None:
         """Count a finished response and hand it on (decoder thread)."""
         self.questions.answered(response.query_id)
-        with self._stats_lock:
-            self._stats['responses'] += 1
-            self._stats['last_latency_s'] = response.latency_s
+        self._stats.add('responses')
+        self._stats.set(last_latency_s=response.latency_s)
         if self.streamer is not None:
             try:
                 self.streamer.on_response(response)
             except Exception as exc:
-                self._error('on_response', exc)
+                self._stats.error('on_response', exc)
 
     # -- helpers ---------------------------------------------------------------------------
     def _deliver_cancelled(self, query_id, text, t, cut=CANCELLED):
@@ -441,23 +353,8 @@ class StreamPipeline(ResponseStreamer):
             with torch.no_grad():
                 return fn(*args, **kwargs)
         except Exception as exc:
-            self._error(where, exc)
+            self._stats.error(where, exc)
             return None
-
-    def _error(self, where, exc):
-        with self._stats_lock:
-            self._stats['errors'] += 1
-            self._stats['last_error'] = f'{where}: {type(exc).__name__}: {exc}'
-
-    def _bump(self, key):
-        with self._stats_lock:
-            self._stats[key] += 1
-
-    def _backlog(self):
-        with self._stats_lock:
-            s = self._stats
-            return (s['frames_received'] - s['frames_dropped'] - s['frames_decoded']
-                    - s['frames_discarded'])
 
     def _stale(self, stamp):
         # Too far behind the camera (the caller checks a newer frame waits to take its place).
@@ -467,15 +364,8 @@ class StreamPipeline(ResponseStreamer):
 
     def _idle(self):
         # Nothing is coming: no frame submitted or decoded lately and nothing queued.
-        with self._raw_cond:
-            waiting = len(self._raw)
-        return (waiting == 0 and self._encoded.empty()
+        return (self._frames.waiting == 0 and self._encoded.empty()
                 and time.monotonic() - self._last_activity > self.idle_answer_s)
-
-    def _note_backlog(self):
-        backlog = self._backlog()
-        with self._stats_lock:
-            self._stats['max_backlog'] = max(self._stats['max_backlog'], backlog)
 
 
 def load_model(model_name: str, device: str = 'auto', engine: str = 'fast'):

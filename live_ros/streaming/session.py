@@ -15,25 +15,25 @@ import itertools
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING, Union
+from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from live_ros.streaming.backend import decide_frames, make_backend
+from live_ros.streaming.backlog import BacklogBatching, Frame
 from live_ros.streaming.context import ContextHistory, ContextPolicy, context_bound
+from live_ros.streaming.response import (CANCELLED, CONTEXT, INTERRUPTED, MAX_NEW_TOKENS,
+                                         Response)
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 from live_ros.streaming.text_stream import TextStream
+from live_ros.streaming.token_choice import TokenChoice
 
-__all__ = ['Response', 'StreamingSession']
+__all__ = ['StreamingSession']
 
 if TYPE_CHECKING:
     from live_ros.model.live_model import LiveModel
     from live_ros.model.template import DialogueEncoder
-
-#: A frame: embeddings [T, D] from model.encode_frames, or an RGB uint8 HxWx3 image.
-Frame = Union[torch.Tensor, np.ndarray]
 
 #: Room for a turn's template text around its words (']\nUser: ', '\nAssistant:', eos), an
 #: upper bound for every tokenizer we use.
@@ -43,32 +43,7 @@ TURN_TEMPLATE_TOKENS = 16
 END_OF_TURN_TOKENS = 3
 
 
-#: Why a response was cut short (Response.cut).
-CANCELLED, INTERRUPTED, MAX_NEW_TOKENS, CONTEXT = (
-    'cancelled', 'interrupted', 'max_new_tokens', 'context')
-
-
-@dataclass
-class Response:
-    """One assistant turn; ``query_id`` 0 means the assistant spoke on its own."""
-
-    text: str
-    stream_time: float
-    frame_index: int
-    query_id: int = 0
-    latency_s: float = 0.0
-    cancelled: bool = False   # cut short (or never started) because its asker cancelled
-    # why it ended before the model ended it: '' (it did), CANCELLED, INTERRUPTED,
-    # MAX_NEW_TOKENS, CONTEXT
-    cut: str = ''
-    token_ids: list = field(default_factory=list)
-    query: str = None
-    interval_prob: float = None
-    tag: Any = None                # the tag of the frame it follows (push_frame's ``tag``)
-    frame_submitted: float = None  # perf_counter when that frame entered the engine
-
-
-class StreamingSession:
+class StreamingSession(BacklogBatching):
     """Push frames and questions in stream time; get timed responses.
 
     ``push_frame(frame, t, tag)`` takes frame embeddings [T, D] (from ``model.encode_frames``)
@@ -108,9 +83,7 @@ class StreamingSession:
         self._keep_frames = keep_frames or cfg.context_keep_frames
         self._keep_turns = cfg.context_keep_turns if keep_turns is None else keep_turns
         self._query_ids = itertools.count(1)
-        # Sampling runs where the logits are: one token id read back per step, nothing more.
-        self._generator = torch.Generator(device=model.device).manual_seed(seed)
-        self._warpers = _build_warpers(self.sampling)
+        self.tokens = TokenChoice(model, self.sampling, seed)
         self.policy = ContextPolicy(None if self.context_mode == 'reference'
                                     else self.context_bound)
         # fed_frames holds every frame embedding the cache holds: for tests that check the
@@ -224,84 +197,6 @@ class StreamingSession:
         speak, p_interval = self.decide(logits)
         if speak:
             self.respond(t, start, interval_prob=p_interval)
-
-    @torch.no_grad()
-    def push_frames(self, frames: Sequence[Frame], times: Sequence[float],
-                    tags: Optional[Sequence[Any]] = None,
-                    submitted: Optional[Sequence[float]] = None) -> list[Response]:
-        """Feed a backlog of frames in as few forwards as it allows; same results as push_frame.
-
-        Frames that piled up while a response was decoded go into one forward, the streaming-
-        EOS decision read at each frame's last token. At the first frame that speaks the cache
-        is cropped back to that frame's end, the response is decoded, and the rest follow. A
-        batch also ends where a queued question falls due, or where the bound would need a
-        rebuild (those frames then go one by one, as push_frame feeds them).
-        """
-        frames = [self._as_embeds(frame) for frame in frames]
-        times = [float(t) for t in times]
-        tags = list(tags) if tags is not None else [None] * len(frames)
-        now = time.perf_counter()
-        starts = list(submitted) if submitted is not None else [now] * len(frames)
-        i = 0
-        while i < len(frames):
-            n = self._batchable(times[i:])
-            if n == 1:
-                self._push_one(frames[i], times[i], starts[i], tags[i])
-                i += 1
-            else:
-                i += self._push_batch(frames[i:i + n], times[i:i + n], tags[i:i + n],
-                                      starts[i:i + n])
-        return self.take_responses()
-
-    def _batchable(self, times):
-        """How many of these frames one forward may take (>= 1)."""
-        n = 1
-        while n < len(times) and not any(qt <= times[n - 1] for qt, _, _ in self.queries):
-            n += 1
-        pending = self.cache_tokens + self._pending_tokens()
-        while n > 1 and not self.policy.fits(pending, n * (self.model.tokens_per_frame + 1)):
-            n -= 1
-        return n
-
-    def _push_batch(self, frames, times, tags, starts):
-        """One forward over ``frames``; return how many were kept (up to the first speaker)."""
-        self._answer_due(lambda qt: qt < times[0])
-        if self._batchable(times) < len(frames):   # an answer took the room
-            self._push_one(frames[0], times[0], starts[0], tags[0])
-            return 1
-        snapshot, start_tokens, start_ids = self.enc.copy(), self.cache_tokens, len(self.fed_ids)
-        ids, ends = [], []
-        for _ in frames:
-            self.enc.frame()
-            ids += self.enc.take()
-            ends.append(len(ids) - 1)
-        embeds = torch.cat([frame.reshape(-1, frame.shape[-1]) for frame in frames])
-        logits = self.backend.feed(ids, embeds, logits_at=ends)
-        decisions = decide_frames(logits, self.model.interval_token_id, self.response_threshold)
-        kept = next((k + 1 for k, (speak, _) in enumerate(decisions) if speak), len(frames))
-        if kept < len(frames):   # forget the frames after the one that speaks
-            self.backend.crop(start_tokens + ends[kept - 1] + 1)
-            self.enc = snapshot
-            for _ in range(kept):
-                self.enc.frame()
-            self.enc.take()
-            ids = ids[:ends[kept - 1] + 1]
-            embeds = embeds[:kept * self.model.tokens_per_frame]
-        self.fed_ids[start_ids:] = ids
-        if self.record_frames:
-            self.fed_frames.append(embeds)
-        self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
-        self.last_logits = logits[kept - 1]
-        for frame in frames[:kept]:
-            self.history.add_frame(frame)
-        self.frame_index += kept
-        t = self.last_frame_time = times[kept - 1]
-        self.last_frame_tag, self.last_frame_submitted = tags[kept - 1], starts[kept - 1]
-        if not self._answer_due(lambda qt: qt <= t):
-            speak, p_interval = decisions[kept - 1]
-            if speak:
-                self.respond(t, starts[kept - 1], interval_prob=p_interval)
-        return kept
 
     @torch.no_grad()
     def feed_frame(self, frame: Frame, t: float, tag: Any = None,
@@ -422,7 +317,7 @@ class StreamingSession:
         logits = self._feed(self.enc.take())
         generated = []
         text = TextStream(self.model.tokenizer)
-        pending = self._pick(logits, generated)   # the next token, still on the device
+        pending = self.tokens.pick(logits, generated)   # the next token, still on the device
         while True:
             # One step ahead: the next forward is queued with the token still on the device,
             # then the token is read back, so a GPU computes while the host publishes it. If
@@ -446,7 +341,7 @@ class StreamingSession:
             self.fed_ids.append(token)
             self.max_cache_tokens = max(self.max_cache_tokens, self.cache_tokens)
             self.last_logits = logits = ahead[-1]
-            pending = self._pick(logits, generated)
+            pending = self.tokens.pick(logits, generated)
         self.enc.assistant_generated(generated)
         text = self._decode(generated)
         self.history.add_turn('assistant', text)
@@ -478,18 +373,6 @@ class StreamingSession:
             self.streamer.on_response(response)
         return response
 
-    def _pick(self, logits, generated):
-        """Choose the next token on the device (greedy, or sampled); a 0-dim tensor."""
-        scores = logits.clone()
-        if self.model.frame_token_id < scores.shape[-1]:
-            scores[self.model.frame_token_id] = -float('inf')
-        if self._warpers is None:
-            return scores.argmax()
-        ids = torch.tensor([generated], dtype=torch.long, device=scores.device)
-        scores = self._warpers(ids, scores[None])[0]
-        probs = scores.softmax(-1)
-        return torch.multinomial(probs, 1, generator=self._generator)[0]
-
     def _decode(self, ids):
         return self.model.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
@@ -508,19 +391,3 @@ class StreamingSession:
         self.enc = enc
         embeds = torch.cat([f.reshape(-1, f.shape[-1]) for f in frames]) if frames else None
         self._feed(enc.take(), embeds)
-
-
-def _build_warpers(sampling):
-    """Build transformers logits warpers for sampling (None means greedy)."""
-    if not sampling:
-        return None
-    from transformers import (LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper,
-                              TopPLogitsWarper)
-    warpers = LogitsProcessorList()
-    if sampling.get('temperature', 1.0) != 1.0:
-        warpers.append(TemperatureLogitsWarper(float(sampling['temperature'])))
-    if sampling.get('top_k'):
-        warpers.append(TopKLogitsWarper(int(sampling['top_k'])))
-    if sampling.get('top_p', 1.0) < 1.0:
-        warpers.append(TopPLogitsWarper(float(sampling['top_p'])))
-    return warpers
