@@ -38,6 +38,25 @@ def test_cache_path_equals_full_forward(tiny):
                                atol=1e-4, rtol=1e-4)
 
 
+def test_prime_equals_streaming_to_that_point(tiny):
+    """A session primed with 5 frames in one prefill goes on as one that streamed them."""
+    model, silent, _ = tiny
+    frames = [silent * (1 + k / 10) for k in range(6)]   # distinct frames
+    streamed = StreamingSession(model, response_threshold=0.0)
+    for k, frame in enumerate(frames):
+        streamed.push_frame(frame, k * 0.5)
+    primed = StreamingSession(model, response_threshold=0.0)
+    enc = model.template.encoder()
+    enc.system(primed.system_prompt)
+    for _ in frames[:5]:
+        enc.frame()
+    primed.prime(enc, frames[:5], 2.0)
+    assert (primed.frame_index, primed.last_frame_time) == (4, 2.0)
+    primed.push_frame(frames[5], 2.5)
+    assert primed.cache_tokens == streamed.cache_tokens and primed.frame_index == 5
+    torch.testing.assert_close(primed.last_logits, streamed.last_logits, atol=1e-4, rtol=1e-4)
+
+
 def test_silent_frames_stay_silent_and_threshold_is_live(tiny):
     model, silent, _ = tiny
     session = StreamingSession(model, record_frames=True, max_new_tokens=3)

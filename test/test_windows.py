@@ -23,7 +23,9 @@ def test_windows_fit_the_bound_and_overlap_by_the_kept_frames():
     spans = [w.meta['window'] for w in windows]
     assert spans[0][0] == 0 and spans[-1][1] == d.num_frames
     for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
-        assert s1 == e0 - KEEP_FRAMES and e1 > e0
+        # a rebuild keeps at most KEEP_FRAMES recent frames (fewer when the prompt must
+        # shrink under half the bound), and the stream moves on
+        assert e0 - KEEP_FRAMES <= s1 < e0 < e1 and s1 > s0
     for w in windows:
         ex = build_example(template, w)
         assert len(ex.input_ids) <= BOUND
@@ -35,13 +37,14 @@ def test_later_windows_replay_older_turns_as_unlearned_text():
     template = _template()
     d = SyntheticWorld(7).dialogue(240.0, 'mixed')
     windows = context_windows(d, template, BOUND, KEEP_FRAMES, KEEP_TURNS)
+    assert any(t.time < 0 for w in windows[1:] for t in w.turns), 'no window replays a turn'
     for w in windows[1:]:
         start = w.meta['window'][0]
         history = [t for t in w.turns if t.time < 0]
-        assert len(history) <= KEEP_TURNS and all(not t.learn for t in history)
-        before = [t for t in d.turns if d.frame_of(t.time) < start]
-        assert [(t.role, t.text) for t in history] == \
-            [(t.role, t.text) for t in before[-KEEP_TURNS:]]
+        assert all(not t.learn for t in history)
+        # the newest turns before the window, as many as the rebuilt prompt keeps
+        before = [(t.role, t.text) for t in d.turns if d.frame_of(t.time) < start]
+        assert [(t.role, t.text) for t in history] == before[len(before) - len(history):]
         # turns inside the window keep their frame, shifted to the window's start
         inside = [t for t in d.turns if start <= d.frame_of(t.time) < w.meta['window'][1]]
         mine = [t for t in w.turns if t.time >= 0]
@@ -78,7 +81,7 @@ def test_window_layout_equals_the_sessions_rebuilt_cache(tmp_path):
     d = Dialogue('synthetic:0', 2.0, 59 / 2.0, turns=[
         Turn('user', 0.0, 'Where is the cup?'), Turn('assistant', 0.0, answer)])
     windows = context_windows(d, model.template, session.context_bound, 4,
-                              model.cfg.context_keep_turns)
+                              model.cfg.context_keep_turns, max_new_tokens=3)
     assert windows[0].meta['window'] == [0, rebuilt_at]
     assert windows[1].meta['window'][0] == rebuilt_at - 4
     ex = build_example(model.template, windows[1])

@@ -21,14 +21,14 @@ def _prime(session, method, embeds, target_tokens, reply_text):
     empty reply; interleaved: its typical reply; live: nothing).
     """
     import torch
-    enc = session.enc
+    enc = session.template.encoder()
+    enc.system(session.system_prompt)
     frames = []
     i = 0
     while enc.fed + enc.unfed < target_tokens:
         e = embeds[i % len(embeds)]
         enc.frame()
         frames.append(e)
-        session.history.add_frame(e)
         if method == 'per_frame':
             enc.assistant_prefix()
             enc.assistant_empty()
@@ -37,11 +37,9 @@ def _prime(session, method, embeds, target_tokens, reply_text):
             enc.assistant_text(reply_text)
         i += 1
     start = time.perf_counter()
-    session.load_context(enc, frames)
+    session.prime(enc, frames, (i - 1) / session.model.cfg.fps)
     if session.model.device.type == 'cuda':
         torch.cuda.synchronize()
-    session.frame_index = i - 1
-    session.last_frame_time = (i - 1) / session.model.cfg.fps
     return time.perf_counter() - start, i
 
 

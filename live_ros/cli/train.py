@@ -227,7 +227,8 @@ def engine_windows(live, dialogues):
     cfg = live.cfg
     bound = context_bound(live.max_context, cfg.context_budget)
     return [w for d in dialogues for w in context_windows(
-        d, live.template, bound, cfg.context_keep_frames, cfg.context_keep_turns)]
+        d, live.template, bound, cfg.context_keep_frames, cfg.context_keep_turns,
+        cfg.max_new_tokens)]
 
 
 def train(cfg, resume=None):

@@ -380,6 +380,21 @@ class StreamingSession(BacklogBatching):
         """Rebuild the cache from system prompt + recent turns + recent frames (context.py)."""
         self.load_context(*self.policy.plan(self.template, self.system_prompt, self.history))
 
+    def prime(self, enc: DialogueEncoder, frames: Sequence[torch.Tensor],
+              last_frame_time: float) -> None:
+        """Start the stream at a point it reached: a history of ``frames`` in one prefill.
+
+        ``enc`` holds the history's ids (a fresh ``template.encoder()`` after ``system``, then
+        its frames and turns); what comes next is fed as after the frame at
+        ``last_frame_time``. A benchmark measures cost an hour into a stream this way.
+        """
+        self.reset()
+        for frame in frames:
+            self.history.add_frame(frame)
+        self.load_context(enc, frames)
+        self.frame_index = len(frames) - 1
+        self.last_frame_time = float(last_frame_time)
+
     def load_context(self, enc: DialogueEncoder, frames: Sequence[torch.Tensor]) -> None:
         """Start the cache over from a dialogue encoder's ids in one prefill.
 
