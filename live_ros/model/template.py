@@ -16,8 +16,14 @@ are also what the reference model saw in training. The response content is token
 ``' ' + text`` on its own because at inference it is generated after ``'Assistant:'``.
 """
 
+from __future__ import annotations
+
 import copy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 USER = '\nUser: '
 ASSISTANT = '\nAssistant:'
@@ -25,7 +31,7 @@ STREAM_OPEN = '\n['
 STREAM_CLOSE = ']'
 
 
-def add_frame_token(tokenizer, frame_token='<v>'):
+def add_frame_token(tokenizer: PreTrainedTokenizerBase, frame_token: str = '<v>') -> int:
     """Add the frame placeholder as an extra special token and return its id.
 
     Following the reference, the embedding table is not resized: the id is
@@ -38,7 +44,7 @@ def add_frame_token(tokenizer, frame_token='<v>'):
     return tokenizer.convert_tokens_to_ids(frame_token)
 
 
-def single_token_id(tokenizer, text):
+def single_token_id(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
     """Return the id of a text that must tokenize to exactly one token (the interval token)."""
     ids = tokenizer(text, add_special_tokens=False)['input_ids']
     if len(ids) != 1:
@@ -69,8 +75,8 @@ END_TOKENS = ('<|eot_id|>', '<|end_of_text|>', '<|im_end|>', '<|endoftext|>')
 class StreamTemplate:
     """Token-level template of one model: tokenizer plus frame/interval/bos/eos ids."""
 
-    def __init__(self, tokenizer, frame_token_id, interval_token_id, tokens_per_frame,
-                 system_prompt=''):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, frame_token_id: int,
+                 interval_token_id: int, tokens_per_frame: int, system_prompt: str = ''):
         self.tokenizer = tokenizer
         self.frame_token_id = frame_token_id
         self.interval_token_id = interval_token_id
@@ -87,14 +93,15 @@ class StreamTemplate:
             [self.eos_token_id] + [vocab[t] for t in END_TOKENS if t in vocab])
 
     @classmethod
-    def from_tokenizer(cls, tokenizer, frame_token='<v>', interval_token=',',
-                       tokens_per_frame=10, system_prompt=''):
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, frame_token: str = '<v>',
+                       interval_token: str = ',', tokens_per_frame: int = 10,
+                       system_prompt: str = '') -> 'StreamTemplate':
         """Add the frame token to a tokenizer and build the template."""
         frame_id = add_frame_token(tokenizer, frame_token)
         interval_id = single_token_id(tokenizer, interval_token)
         return cls(tokenizer, frame_id, interval_id, tokens_per_frame, system_prompt)
 
-    def tokenize(self, text):
+    def tokenize(self, text: str) -> list[int]:
         """Tokenize one template text run.
 
         Special tokens are never added, nor parsed from the text: a user typing '<v>' or an
@@ -106,21 +113,21 @@ class StreamTemplate:
         enc = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)
         return list(enc['input_ids'])
 
-    def _tokenize_with_offsets(self, text):
+    def _tokenize_with_offsets(self, text: str) -> tuple[list[int], list]:
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
                              split_special_tokens=True)
         return list(enc['input_ids']), [tuple(o) for o in enc['offset_mapping']]
 
     @property
-    def response_start_id(self):
+    def response_start_id(self) -> int:
         r"""Return the first token after a stream when the assistant speaks (']\n' on Llama-3)."""
         return self.tokenize(STREAM_CLOSE + ASSISTANT)[0]
 
-    def encoder(self):
+    def encoder(self) -> 'DialogueEncoder':
         """Start an incremental DialogueEncoder, one per dialogue or streaming session."""
         return DialogueEncoder(self)
 
-    def encode_dialogue(self, events, system_prompt=None):
+    def encode_dialogue(self, events: list[dict], system_prompt: str | None = None) -> Layout:
         """Encode a whole dialogue for training/evaluation.
 
         ``events``: dicts ``{'role': 'stream', 'num_frames': n}``, ``{'role': 'user',
@@ -157,7 +164,7 @@ class DialogueEncoder:
     it, so text runs are tokenized jointly (see module docstring).
     """
 
-    def __init__(self, template):
+    def __init__(self, template: StreamTemplate):
         self.t = template
         self.ids = []
         self.frame_last = []
@@ -168,7 +175,7 @@ class DialogueEncoder:
         self._taken = 0
         self._open_response = None
 
-    def copy(self):
+    def copy(self) -> 'DialogueEncoder':
         """Return an independent copy to roll back to (a backlog batch that stops part way)."""
         other = copy.copy(self)
         other.ids, other.frame_last = list(self.ids), list(self.frame_last)
@@ -176,7 +183,7 @@ class DialogueEncoder:
         return other
 
     # -- low level -------------------------------------------------------------------------
-    def flush(self):
+    def flush(self) -> None:
         """Tokenize the pending text run into ids."""
         if not self._pending:
             return
@@ -192,35 +199,35 @@ class DialogueEncoder:
         self._pending = ''
         self._assistant_at = None
 
-    def _special(self, token_id):
+    def _special(self, token_id: int) -> None:
         self.flush()
         self.ids.append(token_id)
 
-    def take(self):
+    def take(self) -> list[int]:
         """Return the ids emitted since the previous call (pending text is not included)."""
         out = self.ids[self._taken:]
         self._taken = len(self.ids)
         return out
 
     @property
-    def fed(self):
+    def fed(self) -> int:
         """Number of ids already taken."""
         return self._taken
 
     @property
-    def unfed(self):
+    def unfed(self) -> int:
         """Tokens not taken yet: ids emitted, plus at most one per byte of pending text."""
         return len(self.ids) - self._taken + len(self._pending.encode('utf-8'))
 
     # -- events ------------------------------------------------------------------------------
-    def system(self, text):
+    def system(self, text: str) -> None:
         """Begin the dialogue: bos + system prompt + newline."""
         if self.t.bos_token_id is not None:
             self._special(self.t.bos_token_id)
         self._pending += text + '\n'
         self.role = 'system'
 
-    def frame(self):
+    def frame(self) -> None:
         """Append one frame's placeholders (opening the stream or after an interval token)."""
         if self.role == 'stream':
             self._special(self.t.interval_token_id)
@@ -235,13 +242,13 @@ class DialogueEncoder:
         if self.role == 'stream':
             self._pending += STREAM_CLOSE
 
-    def user(self, text):
+    def user(self, text: str) -> None:
         """Append a user turn (closing the stream first when one is open)."""
         self._close_stream()
         self._pending += USER + text
         self.role = 'user'
 
-    def assistant_prefix(self):
+    def assistant_prefix(self) -> None:
         """Append the response prefix and flush it: the LLM generates right after it."""
         self._close_stream()
         self._assistant_at = len(self._pending) + 1  # the 'A' after the newline
@@ -249,18 +256,18 @@ class DialogueEncoder:
         self.flush()
         self.role = 'assistant'
 
-    def assistant_text(self, text):
+    def assistant_text(self, text: str) -> None:
         """Append a known response (training): ' ' + text tokenized on its own, then eos."""
         self.ids.extend(self.t.tokenize(' ' + text))
         self.ids.append(self.t.eos_token_id)
         self._end_response()
 
-    def assistant_empty(self):
+    def assistant_empty(self) -> None:
         """Append an empty reply, eos right after the prompt (the per-frame layout's silence)."""
         self.ids.append(self.t.eos_token_id)
         self._end_response()
 
-    def assistant_generated(self, generated):
+    def assistant_generated(self, generated: list[int]) -> None:
         """Record generated ids; all but the last were fed while decoding.
 
         The last one (an end token, or the token at max_new_tokens) is left to be fed with the
@@ -279,7 +286,7 @@ class DialogueEncoder:
         self._open_response = None
         self.role = 'assistant_done'
 
-    def layout(self):
+    def layout(self) -> Layout:
         """Snapshot of ids and label positions."""
         mask = [i == self.t.frame_token_id for i in self.ids]
         return Layout(list(self.ids), list(self.frame_last), list(self.response_spans), mask)

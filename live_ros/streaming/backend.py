@@ -18,17 +18,28 @@ optionally the one-token decode step and the frame step compiled (``torch.compil
 shared by both (model.merge_lora, decide_frames).
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Sequence, TYPE_CHECKING, Union
 
 import torch
 from transformers import DynamicCache, StaticCache
 
 from live_ros.streaming.fair_lock import model_turns
 
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
+    from live_ros.model.live_model import LiveModel
+
+#: Where a forward keeps logits: the last n positions (an int) or these positions.
+LogitsAt = Union[int, torch.Tensor]
+
 ENGINES = ('eager', 'fast')
 
 
-def cache_argument(lm):
+def cache_argument(lm: torch.nn.Module) -> str:
     """Name of the KV-cache argument: 'cache' (transformers >= 5.2x) or 'past_key_values'."""
     params = inspect.signature(lm.forward).parameters
     return 'cache' if 'cache' in params else 'past_key_values'
@@ -37,14 +48,14 @@ def cache_argument(lm):
 class EagerBackend:
     """DynamicCache and the model's plain forward: the reference path."""
 
-    def __init__(self, model):
+    def __init__(self, model: LiveModel):
         self.model = model
         self._cache_arg = cache_argument(model.base_lm)   # peft passes it through
         self.turns = model_turns(model)   # the streams of one model take turns at it
         self.cache = None
         self.length = 0
 
-    def reset(self):
+    def reset(self) -> None:
         """Empty the cache (a new stream, or a context rebuild)."""
         self.cache = None
         self.length = 0
@@ -52,12 +63,14 @@ class EagerBackend:
     def _new_cache(self):
         return DynamicCache(config=self.model.base_lm.config)
 
-    def _forward(self, embeds, logits_at, step=False):
+    def _forward(self, embeds: torch.Tensor, logits_at: LogitsAt,
+                 step: bool = False) -> torch.Tensor:
         out = self.model.lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=logits_at,
                             **{self._cache_arg: self.cache})
         return out.logits[0]
 
-    def feed(self, ids, frame_embeds=None, logits_at=None, step=False):
+    def feed(self, ids: list[int], frame_embeds: torch.Tensor | None = None,
+             logits_at: Sequence[int] | None = None, step: bool = False) -> torch.Tensor:
         """Append ``ids``; return float logits [k, V] at ``logits_at`` (default: the last).
 
         ``step`` marks a fixed-shape frame or decode step (FastBackend may compile it).
@@ -76,7 +89,7 @@ class EagerBackend:
         self.length += len(ids)
         return logits.float()
 
-    def feed_token(self, token):
+    def feed_token(self, token: torch.Tensor) -> torch.Tensor:
         """Append one token given as a device tensor (decoding: no read back before the step).
 
         Returns float logits [1, V] after it; a decode step, which FastBackend may compile.
@@ -87,7 +100,7 @@ class EagerBackend:
         self.length += 1
         return logits.float()
 
-    def crop(self, length):
+    def crop(self, length: int) -> None:
         """Keep the first ``length`` tokens of the cache."""
         drop = self.length - int(length)
         if drop < 0:
@@ -115,17 +128,17 @@ class HostOffsetStaticCache(StaticCache):
     host_offset = None
     view_length = None
 
-    def __init__(self, config, max_cache_len):
+    def __init__(self, config: PretrainedConfig, max_cache_len: int):
         super().__init__(config=config, max_cache_len=max_cache_len)
         self.bound = int(max_cache_len)
 
-    def set_step(self, offset, n):
+    def set_step(self, offset: int | None, n: int) -> None:
         """Prepare an eager step of ``n`` tokens at ``offset`` (None: a compiled step)."""
         self.host_offset = offset
         self.view_length = None if offset is None else min(
             self.bound, -(-(offset + n) // VIEW_BUCKET) * VIEW_BUCKET)
 
-    def crop(self, tokens_to_remove):
+    def crop(self, tokens_to_remove: int) -> None:
         """Forget the last tokens: only the write position moves back (in place, no copy).
 
         The stale slots after it are masked and overwritten by the next feed. (Some
@@ -135,19 +148,20 @@ class HostOffsetStaticCache(StaticCache):
             if layer.is_initialized:
                 layer.cumulative_length.sub_(abs(int(tokens_to_remove)))
 
-    def get_query_offset(self, layer_idx=0):
+    def get_query_offset(self, layer_idx: int = 0) -> int | torch.Tensor:
         """Return the host length when given, else the cache's own tensor."""
         if self.host_offset is not None:
             return self.host_offset
         return super().get_query_offset(layer_idx)
 
-    def get_mask_sizes(self, query_length, layer_idx=0):
+    def get_mask_sizes(self, query_length: int, layer_idx: int = 0) -> tuple[int, int]:
         """Mask over the viewed slots in an eager step, over the whole cache otherwise."""
         if self.view_length is not None:
             return self.view_length, 0
         return super().get_mask_sizes(query_length, layer_idx)
 
-    def update(self, key_states, value_states, layer_idx, *args, **kwargs):
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int,
+               *args: object, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the step's keys and values in place; return the viewed slots."""
         keys, values = super().update(key_states, value_states, layer_idx, *args, **kwargs)
         if self.view_length is not None:
@@ -167,7 +181,7 @@ class FastBackend(EagerBackend):
     cache.
     """
 
-    def __init__(self, model, max_len, compile=None):
+    def __init__(self, model: LiveModel, max_len: int, compile: str | None = None):
         super().__init__(model)
         self.cache = HostOffsetStaticCache(config=model.base_lm.config, max_cache_len=max_len)
         self.step_lengths = (1, model.tokens_per_frame + 1)
@@ -179,7 +193,7 @@ class FastBackend(EagerBackend):
             self._compiled = torch.compile(self._step, fullgraph=True, dynamic=False,
                                            **options)
 
-    def reset(self):
+    def reset(self) -> None:
         """Zero the cache in place: same addresses, so compiled graphs stay valid."""
         self.cache.reset()
         self.length = 0
@@ -187,10 +201,11 @@ class FastBackend(EagerBackend):
     def _new_cache(self):
         return self.cache
 
-    def _step(self, embeds, keep):
+    def _step(self, embeds: torch.Tensor, keep: LogitsAt) -> torch.Tensor:
         return super()._forward(embeds, keep)
 
-    def _forward(self, embeds, logits_at, step=False):
+    def _forward(self, embeds: torch.Tensor, logits_at: LogitsAt,
+                 step: bool = False) -> torch.Tensor:
         n = embeds.shape[1]
         if self.length + n > self.cache.bound:
             raise RuntimeError(f'static cache full: {self.length} + {n} > {self.cache.bound} '
@@ -204,7 +219,8 @@ class FastBackend(EagerBackend):
         return self._step(embeds, logits_at)
 
 
-def make_backend(model, engine, bound, compile=None):
+def make_backend(model: LiveModel, engine: str, bound: int | None,
+                 compile: str | None = None) -> EagerBackend:
     """Build the backend named by ``engine`` for a cache of at most ``bound`` tokens."""
     if engine not in ENGINES:
         raise ValueError(f'engine must be one of {", ".join(ENGINES)}, got {engine!r}')
@@ -216,7 +232,8 @@ def make_backend(model, engine, bound, compile=None):
     return FastBackend(model, bound, compile=compile)
 
 
-def decide_frames(logits, interval_token_id, response_threshold):
+def decide_frames(logits: torch.Tensor, interval_token_id: int,
+                  response_threshold: float) -> list[tuple[bool, float]]:
     """Streaming EOS at frame ends, on the device, read back in one transfer.
 
     ``logits`` [k, V] at k frames' last tokens. P(interval) below the threshold is zeroed
@@ -232,6 +249,6 @@ def decide_frames(logits, interval_token_id, response_threshold):
     return [(bool(s), float(p)) for s, p in host]
 
 
-def to_host(tensor):
+def to_host(tensor: torch.Tensor) -> list:
     """Read a tensor back: the one device-to-host read of a frame step (a GPU sync)."""
     return tensor.tolist()

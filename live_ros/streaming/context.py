@@ -16,26 +16,32 @@ The reference VideoLLM-online keeps appending to its KV cache; past the LLM's tr
 Positions restart at 0 after a rebuild (the cache is new), so RoPE never leaves the window.
 """
 
+from __future__ import annotations
+
 from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from live_ros.model.template import DialogueEncoder, StreamTemplate
 
 
 class ContextHistory:
     """What a rebuild can replay: recent frames (embeddings) and dialogue turns (text)."""
 
-    def __init__(self, keep_frames=60, keep_turns=8):
+    def __init__(self, keep_frames: int = 60, keep_turns: int = 8):
         self.keep_frames = max(1, int(keep_frames))
         self.window = deque()  # ('frame', embeds) / ('user', text) / ('assistant', text)
         self.older_turns = deque(maxlen=max(0, int(keep_turns)))
         self._frames_in_window = 0
 
-    def add_frame(self, embeds):
+    def add_frame(self, embeds: object) -> None:
         """Record a fed frame's embeddings [T, D]."""
         self.window.append(('frame', embeds))
         self._frames_in_window += 1
         while self._frames_in_window > self.keep_frames:
             self._pop_oldest()
 
-    def add_turn(self, role, text):
+    def add_turn(self, role: str, text: str) -> None:
         """Record a user or assistant turn as text."""
         self.window.append((role, text))
 
@@ -46,11 +52,11 @@ class ContextHistory:
         else:
             self.older_turns.append((kind, value))
 
-    def events(self):
+    def events(self) -> list[tuple[str, object]]:
         """Chronological events to replay: older turns first, then the recent window."""
         return list(self.older_turns) + list(self.window)
 
-    def shrink(self):
+    def shrink(self) -> bool:
         """Drop the oldest replayable item; False when nothing is left to drop."""
         if self.older_turns:
             self.older_turns.popleft()
@@ -63,7 +69,7 @@ class ContextHistory:
         return False
 
 
-def context_bound(max_context, budget=None):
+def context_bound(max_context: int, budget: int | None = None) -> int:
     """Token bound of the cache: the LLM's window, or the configured budget when smaller."""
     return min(max_context, budget) if budget else max_context
 
@@ -75,16 +81,17 @@ class ContextPolicy:
     'reference').
     """
 
-    def __init__(self, bound):
+    def __init__(self, bound: int | None):
         self.bound = None if bound is None else int(bound)
         self.rebuild_target = None if bound is None else self.bound // 2
         self.rebuilds = 0
 
-    def fits(self, cache_tokens, need):
+    def fits(self, cache_tokens: int, need: int) -> bool:
         """Tell whether ``need`` more tokens still fit in the bound."""
         return self.bound is None or cache_tokens + need <= self.bound
 
-    def plan(self, template, system_prompt, history):
+    def plan(self, template: StreamTemplate, system_prompt: str,
+             history: ContextHistory) -> tuple[DialogueEncoder, list]:
         """Plan a rebuild: (encoder holding the new prompt's ids, frame embeddings in order).
 
         System prompt + the history's older turns as text + its recent window (frames and

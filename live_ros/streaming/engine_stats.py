@@ -27,7 +27,7 @@ class EngineStats:
         with self._lock:
             self._values[key] += n
 
-    def set(self, **values) -> None:
+    def set(self, **values: float | None) -> None:
         """Set measured values (lags, latencies) together."""
         with self._lock:
             self._values.update(values)

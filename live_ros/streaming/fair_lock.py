@@ -38,10 +38,10 @@ class FairLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
-def model_turns(model, part: str = 'llm') -> FairLock:
+def model_turns(model: object, part: str = 'llm') -> FairLock:
     """Return the one FairLock of ``model``'s ``part`` ('llm' or 'vision') for its streams."""
     return model.__dict__.setdefault(f'_live_turns_{part}', FairLock())

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from live_ros.streaming.response import Response
+
+#: on_token(query_id, text so far, stream time); on_response(finished Response).
+TokenCallback = Callable[[int, str, float], None]
+ResponseCallback = Callable[[Response], None]
+
 
 class ResponseStreamer:
     """Receives a session's output; the defaults ignore it."""
@@ -18,7 +24,7 @@ class ResponseStreamer:
     def on_token(self, query_id: int, text: str, stream_time: float) -> None:
         """Get the whole text of the response being decoded, after each new token."""
 
-    def on_response(self, response) -> None:
+    def on_response(self, response: Response) -> None:
         """Get a finished live_ros.streaming.session.Response."""
 
 
@@ -35,13 +41,14 @@ class CallbackStreamer(ResponseStreamer):
         if self._on_token is not None:
             self._on_token(query_id, text, stream_time)
 
-    def on_response(self, response) -> None:
+    def on_response(self, response: Response) -> None:
         """Call the response function, if any."""
         if self._on_response is not None:
             self._on_response(response)
 
 
-def as_streamer(streamer=None, on_token=None, on_response=None) -> Optional[ResponseStreamer]:
+def as_streamer(streamer: ResponseStreamer | None = None, on_token: TokenCallback | None = None,
+                on_response: ResponseCallback | None = None) -> Optional[ResponseStreamer]:
     """One streamer from a streamer or two functions (not both); None when nothing is given."""
     if streamer is not None and (on_token is not None or on_response is not None):
         raise ValueError('give a streamer or on_token / on_response, not both')

@@ -6,15 +6,20 @@ Chosen where the logits are (one token id read back per step, nothing more); the
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import LogitsProcessorList
+
+    from live_ros.model.live_model import LiveModel
 
 
 class TokenChoice:
     """Pick tokens for a session: greedy without ``sampling``, else its temperature / top-k / p."""
 
-    def __init__(self, model, sampling: Optional[dict] = None, seed: int = 0):
+    def __init__(self, model: LiveModel, sampling: Optional[dict] = None, seed: int = 0):
         self.frame_token_id = model.frame_token_id
         self.generator = torch.Generator(device=model.device).manual_seed(seed)
         self.warpers = _build_warpers(sampling)
@@ -32,7 +37,7 @@ class TokenChoice:
         return torch.multinomial(probs, 1, generator=self.generator)[0]
 
 
-def _build_warpers(sampling):
+def _build_warpers(sampling: Optional[dict]) -> Optional[LogitsProcessorList]:
     """Build transformers logits warpers for sampling (None means greedy)."""
     if not sampling:
         return None
