@@ -16,7 +16,7 @@ turn), so the cost is the per-frame layout's while the model stays in its own be
 
 import torch
 
-from live_ros.streaming.session import StreamingSession
+from live_ros.streaming.session import StreamingSession, TURN_TEMPLATE_TOKENS
 
 METHODS = ('live', 'per_frame', 'interleaved')
 
@@ -38,6 +38,17 @@ class PromptedSession(StreamingSession):
             self.respond(t, start, interval_prob=p_interval)
             return
         self.respond(t, start, empty_is_silence=True)
+
+    def silent_turn(self) -> None:
+        """Feed an empty assistant turn (``Assistant:`` + eos): the per-frame layout's silence.
+
+        The eos stays pending and goes in with the next event, as after any response.
+        """
+        self._ensure_room(TURN_TEMPLATE_TOKENS)
+        self.enc.assistant_prefix()
+        self._feed(self.enc.take())
+        self.enc.assistant_generated([self.model.eos_token_id])
+        self.history.add_turn('assistant', '')
 
     @torch.no_grad()
     def push_frames(self, frames, times, tags=None, submitted=None):

@@ -354,17 +354,6 @@ class StreamingSession(BacklogBatching):
             latency_s=time.perf_counter() - start, token_ids=generated, query=query,
             interval_prob=interval_prob, cancelled=cancelled, cut=cut))
 
-    def silent_turn(self) -> None:
-        """Feed an empty assistant turn (``Assistant:`` + eos): the per-frame layout's silence.
-
-        The eos stays pending and goes in with the next event, as after any response.
-        """
-        self._ensure_room(TURN_TEMPLATE_TOKENS)
-        self.enc.assistant_prefix()
-        self._feed(self.enc.take())
-        self.enc.assistant_generated([self.model.eos_token_id])
-        self.history.add_turn('assistant', '')
-
     def _emit(self, response):
         response.tag, response.frame_submitted = self.last_frame_tag, self.last_frame_submitted
         self.responses.append(response)
