@@ -26,12 +26,8 @@ class FrameEncoder:
 
     def __init__(self, model, output: queue.Queue, stats: EngineStats, queue_size: int,
                  batch_size: int, drop_frames: bool):
-        self.model = model
-        self.output = output
-        self.stats = stats
-        self.queue_size = queue_size
-        self.batch_size = batch_size
-        self.drop_frames = drop_frames
+        self.model, self.output, self.stats = model, output, stats
+        self.queue_size, self.batch_size, self.drop_frames = queue_size, batch_size, drop_frames
         self.generation = 0
         self.closed = True   # until open(): a configured, inactive lifecycle node
         self._raw = deque()  # (rgb, stamp, tag, submit_time, generation)
