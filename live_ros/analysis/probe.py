@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from live_ros.analysis import analysis_run
 from live_ros.data.synthetic import FPS, SHAPES, SyntheticWorld
 from live_ros.data.synthetic_sets import seeds
 
@@ -176,11 +177,7 @@ def main(argv=None):
     p.add_argument('--hidden', type=int, default=0, help='MLP hidden width (0: linear probe)')
     p.add_argument('--raw', action='store_true',
                    help='fit on the raw tokens (as the connector gets them), not standardised')
-    p.add_argument('--threads', type=int, default=None, help='torch threads')
-    p.add_argument('--out', default=None, help='write the report as JSON here')
-    a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = analysis_run(p, argv)
     report = run(a.sizes, a.pools, a.train, a.test, a.seconds, a.hidden, not a.raw)
     report['args'] = vars(a)
     if a.out:

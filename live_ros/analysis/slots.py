@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import torch
 
+from live_ros.analysis import analysis_run
 from live_ros.data.synthetic import CELLS, COLOURS, NUMBERS, SHAPES
 
 SLOTS = {
@@ -64,11 +65,7 @@ def main(argv=None):
     p.add_argument('--model', default=None, help='model dir (default: the embedded default)')
     p.add_argument('--data', nargs='+', default=['synthetic:test:10:30:auto:100'],
                    help='held-out dialogue specs')
-    p.add_argument('--threads', type=int, default=None, help='torch threads')
-    p.add_argument('--out', default=None, help='write the table as JSON here')
-    a = p.parse_args(argv)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    a = analysis_run(p, argv)
     from live_ros.model.config import resolve_model_path
     from live_ros.data.dataset import load_data
     from live_ros.model.live_model import load_live_model
