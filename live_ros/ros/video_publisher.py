@@ -323,6 +323,10 @@ def main(args=None):
         print(f'video_publisher: {name}{exc}', file=sys.stderr)
         code = 1
     finally:
+        # From here on the process is ending: one more Ctrl-C (launch forwards the
+        # terminal's once more) must not kill the interpreter's teardown with a signal.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
