@@ -287,3 +287,36 @@ def test_backlog_is_decoded_in_one_call_with_the_same_results(model):
     assert sizes == [1, 7]
     assert summary(got) == summary(sequential.responses)
     assert pipe.stats()['frames_decoded'] == 8
+
+
+def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
+    """A question flood cannot starve a live camera: answers get at most half the decoder.
+
+    The rule itself, on a pipeline whose threads are not running: after an answer that took
+    T seconds, the next question waits T seconds while frames keep coming; offline it never
+    waits, and a paused camera does not hold questions back.
+    """
+    from live_ros.streaming.response import Response
+
+    def answer(pipe, query_id, seconds):
+        pipe.on_token(query_id, 'Yes', 0.0)   # its first token ...
+        time.sleep(seconds)
+        pipe.on_response(Response('Yes.', 0.0, 0, query_id=query_id))   # ... and its end
+
+    live = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=5.0)
+    answer(live, 1, 0.3)
+    live.submit_query('And now?', 0.0)
+    assert not live._take_query() and live.queries_waiting == 1   # the frames' turn
+    time.sleep(0.35)
+    assert live._take_query()   # the answer's 0.3 s have passed
+
+    offline = StreamPipeline(model, StreamingSession(model), start=False, drop_frames=False)
+    answer(offline, 1, 0.3)
+    offline.submit_query('And now?', 0.0)
+    assert offline._take_query()   # every question at its time
+
+    paused = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=0.05)
+    answer(paused, 1, 0.3)
+    paused.submit_query('And now?', 0.0)
+    time.sleep(0.1)   # no frame for idle_answer_s: nothing to give the turn to
+    assert paused._take_query()

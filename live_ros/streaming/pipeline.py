@@ -16,7 +16,10 @@ submit_frame blocks instead and nothing is skipped (offline runs that must see e
 
 Queries are handed to the session in the decoder thread, which orders them with frames by
 timestamp (a query at t is answered after the last frame at or before t), one between two
-frame steps, so a flood of questions and a busy camera share the decoder: neither starves.
+frame steps. A flood of questions and a busy camera share the decoder: on a live stream
+(``drop_frames``) an answer that took T seconds to decode is followed by T seconds of frames
+before the next question is taken (while frames keep coming), so questions get at most half
+of the decoder and the camera the rest; offline every question goes in at its time.
 At most ``max_queries`` wait (submit_query refuses more with the reason: QueryBacklogFull).
 If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
 is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
@@ -79,6 +82,8 @@ class StreamPipeline(ResponseStreamer):
         self._frames = FrameEncoder(model, self._encoded, self._stats, self.queue_size,
                                     self.batch_size, drop_frames)
         self._newest_stamp = None
+        self._answer_started = {}      # query_id -> when its first token came (decoder thread)
+        self._questions_after = 0.0    # live: frames' turn until then (after a long answer)
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
         if start:   # else a configured, inactive lifecycle node: start() later
@@ -200,6 +205,7 @@ class StreamPipeline(ResponseStreamer):
             self._stats.add('frames_discarded', discarded)
             self.session.reset()
             self._newest_stamp = None
+            self._questions_after = 0.0
             self.session.resume()
         for query_id, text, t in dropped:
             self._deliver_cancelled(query_id, text, t, INTERRUPTED)
@@ -306,7 +312,12 @@ class StreamPipeline(ResponseStreamer):
                         stream_lag_s=(self._newest_stamp or stamps[-1]) - stamps[-1])
 
     def _take_query(self):
-        """Hand the oldest waiting question to the session (one per decoder step)."""
+        """Hand the oldest waiting question to the session (one per decoder step).
+
+        Not while it is the frames' turn after a long answer (live streams, frames coming).
+        """
+        if self.drop_frames and time.monotonic() < self._questions_after and not self._idle():
+            return False
         question = self.questions.take()
         if question is None:
             return False
@@ -325,6 +336,8 @@ class StreamPipeline(ResponseStreamer):
     # -- the session's streamer ------------------------------------------------------------
     def on_token(self, query_id: int, text: str, stream_time: float) -> None:
         """Hand the growing text on (decoder thread)."""
+        if query_id:
+            self._answer_started.setdefault(query_id, time.monotonic())
         if self.streamer is not None:
             try:
                 self.streamer.on_token(query_id, text, stream_time)
@@ -334,6 +347,10 @@ class StreamPipeline(ResponseStreamer):
     def on_response(self, response: Response) -> None:
         """Count a finished response and hand it on (decoder thread)."""
         self.questions.answered(response.query_id)
+        started = self._answer_started.pop(response.query_id, None)
+        if started is not None:   # the frames' turn: as long as the answer took
+            now = time.monotonic()
+            self._questions_after = now + (now - started)
         self._stats.add('responses')
         self._stats.set(last_latency_s=response.latency_s)
         if self.streamer is not None:
