@@ -23,6 +23,7 @@ from rclpy.task import Future
 from std_msgs.msg import String
 
 from live_ros.action import Ask as AskAction
+from live_ros.ros.throttled_log import ThrottledLog
 from live_ros.srv import Ask
 
 #: Zero-width characters a question may carry from a keyboard or a speech engine.
@@ -57,8 +58,9 @@ class AskServer:
 
     def __init__(self, node, submit: Callable[[str], tuple[int, str]],
                  cancel: Callable[[int], bool], problem: Callable[[str], Optional[str]],
-                 callback_group=None, prefix: str = ''):
+                 log: ThrottledLog, callback_group=None, prefix: str = ''):
         self.node = node
+        self.log = log   # refusals of the query topic, failed feedback: once per kind
         self._submit = submit
         self._cancel = cancel
         self._problem = problem
@@ -100,7 +102,7 @@ class AskServer:
         if query_id:
             self.node.get_logger().info(f'query {query_id} (topic): {msg.data.strip()!r}')
         else:
-            self.node.bad_input.warn('query refused', message)
+            self.log.warn('query refused', message)
 
     # -- the action --------------------------------------------------------------------------
     def on_goal(self, request) -> GoalResponse:
@@ -166,7 +168,7 @@ class AskServer:
             goal.handle.publish_feedback(AskAction.Feedback(delta=delta, text=text))
         except Exception as exc:   # the goal or the context went away meanwhile
             if rclpy.ok(context=self.node.context):
-                self.node.bad_input.warn('ask feedback', f'{type(exc).__name__}: {exc}')
+                self.log.warn('ask feedback', f'{type(exc).__name__}: {exc}')
 
     def complete(self, query_id: int, response) -> None:
         """Finish the goal of a query with its Response (None: it will never come)."""

@@ -47,7 +47,8 @@ class CameraStream(ResponseStreamer):
             param('max_image_pixels'), param('compressed'), param('image_reliability'),
             callback_group=MutuallyExclusiveCallbackGroup(), prefix=prefix)
         self.ask_server = AskServer(node, self.submit_query, self.cancel_query,
-                                    node.query_problem, callback_group=requests, prefix=prefix)
+                                    node.query_problem, self.bad_input,
+                                    callback_group=requests, prefix=prefix)
         self.reset_srv = node.create_service(Trigger, prefix + 'reset', self.on_reset,
                                              callback_group=requests)
 
