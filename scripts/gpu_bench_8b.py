@@ -35,7 +35,9 @@ with the encoder thread in parallel. The paper's baselines (per-frame and interl
 live_ros/streaming/baselines.py, the sessions live-eval and live-bench use) run on a shorter
 stream on the fast path with the same schedule. The cost at stream minute 60 against minute 1
 comes from live_ros.cli.bench.growth (the session primed with the history the bounded context
-holds there).
+holds there). Last, several cameras on the one model (``--cameras 1,2,4,8``, each a real-time
+``--fps`` stream of ``--camera-seconds`` with its own session and static cache, uncompiled):
+total and per-camera frames used, lag and peak memory (live_ros.benchmark.cameras).
 
 Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU, tiny shapes,
 the fast path compiled with a CPU backend). Prints ``SUMMARY {...}`` with live_silent_fps,
@@ -257,6 +259,10 @@ def main(argv=None):
                         help='frames for the end-to-end StreamPipeline run (0: skip)')
     parser.add_argument('--growth-minutes', default='1,60',
                         help='stream positions (minutes) for the cost-growth probe (empty skips)')
+    parser.add_argument('--cameras', default='1,2,4,8',
+                        help='camera counts of the multi-camera runs (empty: none)')
+    parser.add_argument('--camera-seconds', type=float, default=15.0,
+                        help='real-time stream length of each multi-camera run')
     parser.add_argument('--compile', default=None,
                         help="torch.compile mode of the fast path's steps ('none' for none; "
                              'default: reduce-overhead on a GPU, backend:aot_eager with --tiny)')
@@ -271,6 +277,7 @@ def main(argv=None):
         args.baseline_frames = min(args.baseline_frames, 10)
         args.pipeline_frames = min(args.pipeline_frames, 10)
         args.response_tokens = min(args.response_tokens, 4)
+        args.cameras, args.camera_seconds = '1,2', min(args.camera_seconds, 2.0)
     if args.compile is None:
         args.compile = 'backend:aot_eager' if args.tiny else 'reduce-overhead'
     compile_mode = None if args.compile == 'none' else args.compile
@@ -329,6 +336,9 @@ def main(argv=None):
             summary[f'{method}_fps_llm'] = info[method]['llm_fps']
     if 'live_pipeline' in info:
         summary['live_pipeline_fps'] = info['live_pipeline']['fps']
+    for run in info.get('cameras', []):
+        summary[f'cameras_{run["cameras"]}_total_fps'] = run['total_fps']
+        summary[f'cameras_{run["cameras"]}_used_share'] = run['used_share']
     if info.get('growth'):
         summary['growth_ms_per_frame'] = {p['stream_minutes']: 1000 * (
             p['frame_latency_median_s'] + p['rebuild_amortised_s'])
@@ -376,7 +386,34 @@ def run_fast(model, frames, embeds, queries, args, device, compile_mode, info):
     minutes = [float(x) for x in args.growth_minutes.split(',') if x.strip()]
     if minutes:
         info['growth'] = growth(model, embeds, live, minutes, args, device, backend)
+    counts = [int(c) for c in args.cameras.split(',') if c.strip()]
+    if counts:
+        info['cameras'] = cameras(model, counts, args, device)
     info['compiled_step_lengths'] = sorted(getattr(backend, 'compiled_lengths', ()))
+
+
+def cameras(model, counts, args, device):
+    """Several real-time cameras at --fps on the one model (live_ros.benchmark.cameras).
+
+    Each camera has its own session and static cache (fast path, LoRA merged, steps not
+    compiled: one compile per cache would cost minutes), the scheduled decisions, and the
+    model in turn with the others (streaming/fair_lock.py). Peak GPU memory is per run.
+    """
+    import torch
+    from live_ros.benchmark.cameras import run_cameras
+    runs = []
+    for n in counts:
+        if device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+        run = run_cameras(model, n, seconds=args.camera_seconds, fps=args.fps,
+                          make_session=lambda: scheduled_session(
+                              'live', model, args.speak_every, engine='fast', compile=''))
+        if device.type == 'cuda':
+            run['peak_gpu_memory_gb'] = torch.cuda.max_memory_allocated() / 2 ** 30
+        print(json.dumps({f'cameras_{n}': {k: run[k] for k in (
+            'total_fps', 'used_share', 'lag_max_s')}}), flush=True)
+        runs.append(run)
+    return runs
 
 
 def growth(model, embeds, live, minutes, args, device, backend):

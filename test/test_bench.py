@@ -86,5 +86,8 @@ def test_gpu_script_tiny_runs_both_engines(tmp_path, monkeypatch, capsys):
         assert summary[key] > 0, key
     assert 'peak_gpu_memory_gb' in summary
     assert set(summary['growth_ms_per_frame']) == {'1.0', '60.0'}
+    for n in (1, 2):   # the multi-camera runs: every camera's frames offered and counted
+        assert summary[f'cameras_{n}_total_fps'] > 0 and summary[f'cameras_{n}_used_share'] > 0
     result = json.loads((tmp_path / 'gpu_bench_8b.json').read_text())
+    assert [len(run['per_camera']) for run in result['cameras']] == [1, 2]
     assert result['lora_merged'] and result['compiled_step_lengths'] == [1, 11]

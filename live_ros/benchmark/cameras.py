@@ -22,12 +22,18 @@ CAMERA_SEED = 200_500
 
 
 def run_cameras(model, cameras: int, seconds: float = 30.0, fps: float | None = None,
-                queue_size: int = 1, sample_s: float = 0.1, **session_kwargs) -> dict:
-    """Stream ``cameras`` synthetic cameras at ``fps`` through one model; return the report."""
+                queue_size: int = 1, sample_s: float = 0.1, make_session=None,
+                **session_kwargs) -> dict:
+    """Stream ``cameras`` synthetic cameras at ``fps`` through one model; return the report.
+
+    ``make_session()``: each camera's StreamingSession (default: the model's own settings
+    and ``session_kwargs``), e.g. a benchmark's scheduled decisions.
+    """
     from live_ros.streaming.pipeline import StreamPipeline
     fps = fps or model.cfg.fps
     clips = [synthetic_frames(seconds, fps, seed=CAMERA_SEED + k) for k in range(cameras)]
-    pipes = [StreamPipeline.for_model(model, queue_size=queue_size, **session_kwargs)
+    pipes = [StreamPipeline(model, make_session(), queue_size=queue_size) if make_session
+             else StreamPipeline.for_model(model, queue_size=queue_size, **session_kwargs)
              for _ in range(cameras)]
     lags = [[] for _ in range(cameras)]
     done = threading.Event()
