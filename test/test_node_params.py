@@ -84,8 +84,16 @@ def test_declared_parameters_match_the_table_and_changes_take_effect(node_model,
             result, = _set(client, **{name: value})
             assert not result.successful, name
             assert name in result.reason and 'out of range' in result.reason, result.reason
-        result, = _set(client, response_threshold='high')
-        assert not result.successful and result.reason
+        # a value of the wrong type is refused in words (rclpy alone says "expected '3' got
+        # '4'"), and the parameter keeps its value
+        for name, value, reason in (
+                ('response_threshold', 'high', "response_threshold takes a number, not a "
+                                               "string 'high'"),
+                ('publish_partial', 'hello', "publish_partial takes true or false, not a "
+                                             "string 'hello'"),
+                ('max_query_chars', 2.5, 'max_query_chars takes an integer, not a number 2.5')):
+            result, = _set(client, **{name: value})
+            assert not result.successful and result.reason == reason, result.reason
         result, = _set(client, model='/elsewhere')
         assert not result.successful and 'read-only' in result.reason
         results = _set(client, max_new_tokens=8, fps=4.0, publish_partial=False)

@@ -5,6 +5,7 @@ value may change at runtime, and the allowed range. The nodes declare exactly th
 test_launch_config checks that config/live.yaml and launch/live.launch.py agree with them.
 """
 
+import threading
 from dataclasses import dataclass
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
@@ -125,21 +126,55 @@ PARAMETERS = (
 BY_NAME = {param.name: param for param in PARAMETERS}
 
 
+#: What a parameter of each type takes, in words (a refused value's reason).
+TYPE_WORDS = {bool: 'true or false', int: 'an integer', float: 'a number', str: 'a string',
+              list: 'a list of strings'}
+
+# Type errors found before rclpy's own check (which says only "expected '1' got '4'"), kept
+# for the on-set callback of the same set call: both run on the thread that serves it.
+_wrong_types = threading.local()
+
+
+def _type_error(param, value):
+    """Return why ``value`` has the wrong type for ``param``, or None."""
+    want = type(param.default)
+    if isinstance(value, want) and not (want is int and isinstance(value, bool)):
+        return None
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    given = TYPE_WORDS.get(type(value), type(value).__name__)
+    return f'{param.name} takes {TYPE_WORDS[want]}, not {given} {value!r}'
+
+
 def declare(node, table):
     """Declare a table's parameters on a node; ValueError with the reason for a bad value.
 
     An integer given for a floating-point parameter (``ros2 param set /live_node fps 5``) is
-    taken as the float it means, at start-up and at runtime.
+    taken as the float it means, at start-up and at runtime; a value of another wrong type
+    is refused in words by check_changes.
     """
     by_name = {param.name: param for param in table}
 
-    def integers_as_floats(parameters):
+    def before_rclpy_checks(parameters):
         from rclpy.parameter import Parameter
-        return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
-                if p.name in by_name and isinstance(by_name[p.name].default, float)
-                and p.type_ == Parameter.Type.INTEGER else p for p in parameters]
+        out, errors = [], {}
+        for p in parameters:
+            spec = by_name.get(p.name)
+            if spec is None or p.type_ == Parameter.Type.NOT_SET:
+                out.append(p)
+            elif isinstance(spec.default, float) and p.type_ == Parameter.Type.INTEGER:
+                out.append(Parameter(p.name, Parameter.Type.DOUBLE, float(p.value)))
+            elif _type_error(spec, p.value):
+                # rclpy would refuse it with type numbers: pass the current value on instead
+                # and let check_changes refuse the change with the reason in words
+                errors[p.name] = _type_error(spec, p.value)
+                out.append(node.get_parameter(p.name))
+            else:
+                out.append(p)
+        _wrong_types.errors = errors
+        return out
 
-    node.add_pre_set_parameters_callback(integers_as_floats)
+    node.add_pre_set_parameters_callback(before_rclpy_checks)
     for param in table:
         if param.default == []:   # a string array: unset (and a YAML []) reads as []
             from rclpy.parameter import Parameter
@@ -153,12 +188,16 @@ def declare(node, table):
 
 def check_changes(parameters):
     """Return the reason the first of these runtime changes is refused, or None."""
+    errors, _wrong_types.errors = getattr(_wrong_types, 'errors', {}), {}
     for parameter in parameters:
+        if parameter.name in errors:
+            return errors[parameter.name]
         spec = BY_NAME.get(parameter.name)
         reason = spec.check(parameter.value) if spec else None
         if reason:
             return reason
     return None
+
 
 VIDEO_PUBLISHER_PARAMETERS = (
     Param('source', '', 'Video file, camera:<index>, synthetic:<seed> or a rosbag2 '
