@@ -3,16 +3,13 @@
     submit_frame -> [unencoded frames, <= queue_size] -> encoder thread (batches what waits)
                  -> [encoded FIFO, <= queue_size] -> decoder thread (StreamingSession)
 
-Drop policy: when decoding falls behind, the encoded FIFO fills, the encoder waits, and the
-unencoded buffer fills; a new frame then evicts the **oldest unencoded frame** (counted in
-``frames_dropped``). So at most ``2 * queue_size + batch_size`` frames are ever waiting and the
-lag stays bounded however slow the decoder is; the newest frames are the ones kept, which is
-what a live assistant should look at. Bounding frames is not bounding seconds: a frame that
-waits behind a long answer is old by the time it is decoded. So the decoder also skips an
-encoded frame that is more than ``max_frame_age_s`` of stream time behind the newest frame
-received, as long as a newer encoded frame is waiting (counted in ``frames_dropped`` and
-``frames_stale``); the newest frame is always decoded. With ``drop_frames=False``
-submit_frame blocks instead and nothing is skipped (offline runs that must see every frame).
+Drop policy (frame_encoder.py): when decoding falls behind, the FIFO fills, the encoder
+waits, and a new frame evicts the **oldest unencoded frame** (``frames_dropped``): at most
+``2 * queue_size + batch_size`` frames ever wait, the newest kept. Bounding frames is not
+bounding seconds, so the decoder also skips an encoded frame more than ``max_frame_age_s``
+of stream time behind the newest received while a newer one waits (``frames_stale``); the
+newest frame is always decoded. With ``drop_frames=False`` submit_frame blocks instead and
+nothing is skipped (offline runs that must see every frame).
 
 Queries are handed to the session in the decoder thread, which orders them with frames by
 timestamp (a query at t is answered after the last frame at or before t), one between two
@@ -50,7 +47,7 @@ _STOP = object()
 
 
 class ModelLoadError(RuntimeError):
-    """The model cannot be loaded (StreamPipeline.load): the message says why."""
+    """The model cannot be loaded (load_model): the message says why."""
 
 
 class StreamPipeline(ResponseStreamer):
@@ -88,15 +85,6 @@ class StreamPipeline(ResponseStreamer):
         self._encoder = self._decoder = None
         if start:   # else a configured, inactive lifecycle node: start() later
             self.start()
-
-    @classmethod
-    def load(cls, model_name: str, device: str = 'auto', engine: str = 'fast',
-             **options) -> 'StreamPipeline':
-        """Load a model by name and build its session and pipeline (``options``: for_model's).
-
-        Raises ModelLoadError with one clear line (load_model).
-        """
-        return cls.for_model(load_model(model_name, device, engine), **options)
 
     @classmethod
     def for_model(cls, model, response_threshold: float | None = None,
