@@ -386,10 +386,15 @@ def run_fast(model, frames, embeds, queries, args, device, compile_mode, info):
     minutes = [float(x) for x in args.growth_minutes.split(',') if x.strip()]
     if minutes:
         info['growth'] = growth(model, embeds, live, minutes, args, device, backend)
-    counts = [int(c) for c in args.cameras.split(',') if c.strip()]
-    if counts:
-        info['cameras'] = cameras(model, counts, args, device)
     info['compiled_step_lengths'] = sorted(getattr(backend, 'compiled_lengths', ()))
+    counts = [int(c) for c in args.cameras.split(',') if c.strip()]
+    if counts:   # last, and on its own: a failure here keeps everything above
+        try:
+            info['cameras'] = cameras(model, counts, args, device)
+        except Exception as exc:
+            import traceback
+            traceback.print_exc()
+            info['cameras_error'] = f'{type(exc).__name__}: {exc}'
 
 
 def cameras(model, counts, args, device):
