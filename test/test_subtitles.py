@@ -79,6 +79,11 @@ def test_cues_become_turns_on_the_frame_grid(tmp_path):
         ('user', 1.5, 'What colour is it?'),
         ('assistant', 1.5, 'It is red.'),
     ]
+    # an answer written a little after its question is still given at once, as the session
+    # answers
+    late = [Cue(0.6, 0.8, 'Q: Where is it?', 2), Cue(1.7, 2.0, 'A: On the left.', 6)]
+    assert [(t.role, t.time) for t in cues_to_turns(late, fps=2.0, instruction='')] == [
+        ('user', 1.0), ('assistant', 1.0)]
     # no instruction cue: the narration request opens the stream; two narrations on one
     # frame are one response
     plain = [Cue(0.0, 0.1, 'A cup.', 2), Cue(0.2, 0.3, 'A plate.', 6)]

@@ -4,8 +4,9 @@ The annotation a robotics team can write in any subtitle editor while watching i
 recording (a video file or a rosbag2 image topic):
 
 - each cue is a narration, spoken at the first frame at or after the cue's start time;
-- a cue starting ``Q:`` is a user question asked at its start, ``A:`` the answer to it
-  (at its own start, which may be the question's);
+- a cue starting ``Q:`` is a user question asked at its start, ``A:`` the answer to it,
+  given at once after the question (as the streaming session answers; its own start only
+  has to be no earlier than the question's);
 - a ``Q:`` cue at 0 with no ``A:`` after it is the instruction of the stream; without one the
   stream opens with a narration request (``--instruction``), acknowledged at once as the
   embedded default learned it.
@@ -173,8 +174,8 @@ def cues_to_turns(cues: list[Cue], fps: float, instruction: str = DEFAULT_INSTRU
                 and abs(last.time - t) < EPS and cue.kind == 'narration'):
             turns[-1] = Turn('assistant', t, f'{last.text} {cue.body}')
             continue
-        if role == 'assistant' and cue.kind == 'answer':
-            t = max(t, turns[-1].time)
+        if cue.kind == 'answer':   # the session answers a question at once, as here
+            t = turns[-1].time
         turns.append(Turn(role, t, cue.body))
     return turns
 
