@@ -4,7 +4,7 @@
 # with the subtitles we wrote by hand for it (docs/teach/vtest.srt). Train on the first 55 s,
 # test on the last 24 s, the embedded default before and after.
 #
-#   bash scripts/teach_vtest.sh        # ~15 min on a 2-core CPU (after scripts/setup.sh)
+#   bash scripts/teach_vtest.sh        # ~10 min on a 2-core CPU (after scripts/setup.sh)
 #
 # Needs apt (the clip is downloaded, never committed). Everything goes to runs/teach/.
 set -eo pipefail
