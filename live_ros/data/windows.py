@@ -71,7 +71,10 @@ def context_windows(dialogue, template, bound, keep_frames, keep_turns, max_new_
             (head if last < 0 else after[last]).append(answer)
         reply = answer or (value if value.role == 'assistant' else None)
         question = value if value.role == 'user' else None
-        room = max_new_tokens or (len(template.tokenize(' ' + reply.text)) + 1 if reply else 0)
+        # the reply as the session generates it: its words, then the end token
+        generated = (template.tokenize(' ' + reply.text) + [template.eos_token_id]
+                     if reply else [])
+        room = max_new_tokens or len(generated)
         asked = len(template.tokenize(question.text)) if question else 0
         make_room(asked + TURN_TEMPLATE_TOKENS + room, max(last, 0))
         if question is not None:
@@ -80,7 +83,7 @@ def context_windows(dialogue, template, bound, keep_frames, keep_turns, max_new_
         if reply is not None:
             enc.assistant_prefix()
             enc.take()
-            enc.assistant_generated(template.tokenize(' ' + reply.text) + [template.eos_token_id])
+            enc.assistant_generated(generated)
             history.add_turn('assistant', reply.text)
     if not cuts:
         return [dialogue]

@@ -137,10 +137,8 @@ _wrong_types = threading.local()
 
 def _type_error(param, value):
     """Return why ``value`` has the wrong type for ``param``, or None."""
-    want = type(param.default)
+    want = type(param.default)   # (an integer for a float is converted before this check)
     if isinstance(value, want) and not (want is int and isinstance(value, bool)):
-        return None
-    if want is float and isinstance(value, int) and not isinstance(value, bool):
         return None
     given = TYPE_WORDS.get(type(value), type(value).__name__)
     return f'{param.name} takes {TYPE_WORDS[want]}, not {given} {value!r}'
@@ -164,10 +162,10 @@ def declare(node, table):
                 out.append(p)
             elif isinstance(spec.default, float) and p.type_ == Parameter.Type.INTEGER:
                 out.append(Parameter(p.name, Parameter.Type.DOUBLE, float(p.value)))
-            elif _type_error(spec, p.value):
+            elif (error := _type_error(spec, p.value)):
                 # rclpy would refuse it with type numbers: pass the current value on instead
                 # and let check_changes refuse the change with the reason in words
-                errors[p.name] = _type_error(spec, p.value)
+                errors[p.name] = error
                 out.append(node.get_parameter(p.name))
             else:
                 out.append(p)
