@@ -400,9 +400,10 @@ def run_fast(model, frames, embeds, queries, args, device, compile_mode, info):
 def cameras(model, counts, args, device):
     """Several real-time cameras at --fps on the one model (live_ros.benchmark.cameras).
 
-    Each camera has its own session and static cache (fast path, LoRA merged, steps not
-    compiled: one compile per cache would cost minutes), the scheduled decisions, and the
-    model in turn with the others (streaming/fair_lock.py). Peak GPU memory is per run.
+    Each camera has its own session and its row of one static cache (fast path, LoRA merged,
+    steps not compiled: one compile per cache would cost minutes), the scheduled decisions,
+    the model in turn with the others (streaming/fair_lock.py) and due frame steps batched
+    (streaming/camera_rows.py). Peak GPU memory is per run.
     """
     import torch
     from live_ros.benchmark.cameras import run_cameras
@@ -411,8 +412,9 @@ def cameras(model, counts, args, device):
         if device.type == 'cuda':
             torch.cuda.reset_peak_memory_stats()
         run = run_cameras(model, n, seconds=args.camera_seconds, fps=args.fps,
-                          make_session=lambda: scheduled_session(
-                              'live', model, args.speak_every, engine='fast', compile=''))
+                          make_session=lambda rows: scheduled_session(
+                              'live', model, args.speak_every, engine='fast', compile='',
+                              rows=rows))
         if device.type == 'cuda':
             run['peak_gpu_memory_gb'] = torch.cuda.max_memory_allocated() / 2 ** 30
         print(json.dumps({f'cameras_{n}': {k: run[k] for k in (

@@ -23,17 +23,22 @@ CAMERA_SEED = 200_500
 
 def run_cameras(model, cameras: int, seconds: float = 30.0, fps: float | None = None,
                 queue_size: int = 1, sample_s: float = 0.1, make_session=None,
-                **session_kwargs) -> dict:
+                batch: bool = True, **session_kwargs) -> dict:
     """Stream ``cameras`` synthetic cameras at ``fps`` through one model; return the report.
 
-    ``make_session()``: each camera's StreamingSession (default: the model's own settings
-    and ``session_kwargs``), e.g. a benchmark's scheduled decisions.
+    ``batch``: the cameras' due frame steps share forwards (streaming/camera_rows.py), as
+    live_node's ``batch_cameras``; needs the fast engine. ``make_session(rows)``: each
+    camera's StreamingSession on those rows (None: not batched), e.g. a benchmark's scheduled
+    decisions (default: the model's own settings and ``session_kwargs``).
     """
+    from live_ros.streaming.camera_rows import CameraRows
     from live_ros.streaming.pipeline import StreamPipeline
     fps = fps or model.cfg.fps
     clips = [synthetic_frames(seconds, fps, seed=CAMERA_SEED + k) for k in range(cameras)]
-    pipes = [StreamPipeline(model, make_session(), queue_size=queue_size) if make_session
-             else StreamPipeline.for_model(model, queue_size=queue_size, **session_kwargs)
+    rows = CameraRows(model, cameras) if batch and cameras > 1 else None
+    pipes = [StreamPipeline(model, make_session(rows), queue_size=queue_size) if make_session
+             else StreamPipeline.for_model(model, queue_size=queue_size, rows=rows,
+                                           **session_kwargs)
              for _ in range(cameras)]
     lags = [[] for _ in range(cameras)]
     done = threading.Event()
@@ -76,6 +81,9 @@ def run_cameras(model, cameras: int, seconds: float = 30.0, fps: float | None = 
     decoded = sum(c['frames_decoded'] for c in per_camera)
     offered = sum(c['frames_offered'] for c in per_camera)
     return {'cameras': cameras, 'fps_per_camera': fps, 'seconds': seconds,
+            'batched': rows is not None,
+            'batched_forwards': rows.batched_forwards if rows else 0,
+            'batched_steps': rows.batched_steps if rows else 0,
             'wall_s': wall, 'completed': bool(idle), 'total_fps': decoded / seconds,
             'used_share': decoded / offered if offered else None,
             'lag_max_s': max((c['lag_max_s'] or 0.0) for c in per_camera),
@@ -90,6 +98,8 @@ def cameras_table(results: list[dict]) -> str:
         cams = '; '.join(f'{c["fps"]:.2f} / {c["used_share"]:.0%} / '
                          f'{c["lag_mean_s"] or 0:.2f} / {c["responses"]}'
                          for c in r['per_camera'])
-        lines.append(f'| {r["cameras"]} x {r["fps_per_camera"]:g} fps | {r["total_fps"]:.2f} | '
+        batched = f', batched ({r["batched_steps"]} steps)' if r.get('batched') else ''
+        lines.append(f'| {r["cameras"]} x {r["fps_per_camera"]:g} fps{batched} | '
+                     f'{r["total_fps"]:.2f} | '
                      f'{r["used_share"]:.0%} | {r["lag_max_s"]:.2f} | {cams} |')
     return '\n'.join(lines)

@@ -201,6 +201,9 @@ def main(argv=None):
                         help="rate of each camera (default: the model's, 2 fps)")
     parser.add_argument('--camera-engine', default='fast', choices=ENGINES,
                         help='engine of the camera run (default: fast, as live_node)')
+    parser.add_argument('--no-batch', action='store_true',
+                        help="camera run: one forward per frame step (default: the cameras' "
+                             'due frame steps share forwards, as live_node batch_cameras)')
     parser.add_argument('--out', default='bench_out', help='output dir (JSON + PNG)')
     args = parser.parse_args(argv)
     if not args.verbose:
@@ -241,6 +244,7 @@ def camera_bench(args, spec, command):
     model = load_model(spec, device=args.device, engine=args.camera_engine)
     results = [run_cameras(model, n, seconds=args.seconds, fps=args.camera_fps,
                            context_budget=args.context_budget,
+                           batch=not args.no_batch and args.camera_engine == 'fast',
                            max_new_tokens=args.max_new_tokens) for n in counts]
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, 'bench_cameras.json')

@@ -170,6 +170,7 @@ class LiveNode(LifecycleNode):
     def _load_engines(self) -> None:
         """Load the model and build one streaming engine per camera, threads not started."""
         from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
+        from live_ros.streaming.camera_rows import CameraRows
         from live_ros.streaming.pipeline import load_model, StreamPipeline
         param = self.param
         model_name = resolve_model_path(param('model'))
@@ -182,11 +183,14 @@ class LiveNode(LifecycleNode):
         started = time.monotonic()
         self.model = load_model(model_name, param('device'), param('engine'))
         self.model_cfg = self.model.cfg
+        rows = None
+        if param('batch_cameras') and len(self.streams) > 1 and param('engine') == 'fast':
+            rows = CameraRows(self.model, len(self.streams))
         for stream in self.streams:
             stream.engine = StreamPipeline.for_model(
                 self.model, response_threshold=_own(param('response_threshold'), None),
                 max_new_tokens=param('max_new_tokens') or None,
-                context_budget=param('context_budget') or None,
+                context_budget=param('context_budget') or None, rows=rows,
                 queue_size=param('queue_size'), start=False, streamer=stream,
                 max_queries=param('max_queries'), query_ids=self._query_ids)
             stream.camera.sampler.sampler.set_fps(param('fps') or self.model_cfg.fps)

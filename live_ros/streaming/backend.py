@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
     from live_ros.model.live_model import LiveModel
+    from live_ros.streaming.camera_rows import CameraRows
 
 #: Where a forward keeps logits: the last n positions (an int) or these positions.
 LogitsAt = Union[int, torch.Tensor]
@@ -47,6 +48,10 @@ def cache_argument(lm: torch.nn.Module) -> str:
 
 class EagerBackend:
     """DynamicCache and the model's plain forward: the reference path."""
+
+    #: the CameraRows whose row this backend's cache is (camera_rows.py), and which row
+    rows = None
+    row = 0
 
     def __init__(self, model: LiveModel):
         self.model = model
@@ -84,8 +89,11 @@ class EagerBackend:
             keep = 1
         else:
             keep = torch.as_tensor(logits_at, device=self.model.device)
-        with self.turns:
-            logits = self._forward(embeds, keep, step)
+        if step and self.rows is not None and logits_at is None:
+            logits = self.rows.step(self, embeds)   # with other cameras' steps
+        else:
+            with self.turns:
+                logits = self._forward(embeds, keep, step)
         self.length += len(ids)
         return logits.float()
 
@@ -95,8 +103,11 @@ class EagerBackend:
         Returns float logits [1, V] after it; a decode step, which FastBackend may compile.
         """
         embeds = self.model.embed(token.reshape(1, 1))
-        with self.turns:
-            logits = self._forward(embeds, 1, True)
+        if self.rows is not None:
+            logits = self.rows.step(self, embeds)   # with other cameras' steps
+        else:
+            with self.turns:
+                logits = self._forward(embeds, 1, True)
         self.length += 1
         return logits.float()
 
@@ -181,9 +192,12 @@ class FastBackend(EagerBackend):
     cache.
     """
 
-    def __init__(self, model: LiveModel, max_len: int, compile: str | None = None):
+    def __init__(self, model: LiveModel, max_len: int, compile: str | None = None,
+                 cache: HostOffsetStaticCache | None = None):
         super().__init__(model)
-        self.cache = HostOffsetStaticCache(config=model.base_lm.config, max_cache_len=max_len)
+        # ``cache``: one given, e.g. a camera's row of a shared cache (camera_rows.py)
+        self.cache = cache or HostOffsetStaticCache(config=model.base_lm.config,
+                                                    max_cache_len=max_len)
         self.step_lengths = (1, model.tokens_per_frame + 1)
         self._compiled = None
         self.compiled_lengths = set()   # feed lengths that run compiled (frame and decode steps)
@@ -220,10 +234,17 @@ class FastBackend(EagerBackend):
 
 
 def make_backend(model: LiveModel, engine: str, bound: int | None,
-                 compile: str | None = None) -> EagerBackend:
-    """Build the backend named by ``engine`` for a cache of at most ``bound`` tokens."""
+                 compile: str | None = None, rows: CameraRows | None = None) -> EagerBackend:
+    """Build the backend named by ``engine`` for a cache of at most ``bound`` tokens.
+
+    ``rows``: the cameras' shared cache (camera_rows.py); the backend takes its next row.
+    """
     if engine not in ENGINES:
         raise ValueError(f'engine must be one of {", ".join(ENGINES)}, got {engine!r}')
+    if rows is not None and (engine != 'fast' or bound is None):
+        raise ValueError("batched camera rows need engine 'fast' with a bounded context")
+    if rows is not None:
+        return rows.backend(bound, compile=compile)
     if engine == 'eager':
         return EagerBackend(model)
     if bound is None:

@@ -89,14 +89,16 @@ class StreamPipeline(ResponseStreamer):
     @classmethod
     def for_model(cls, model, response_threshold: float | None = None,
                   max_new_tokens: int | None = None, context_budget: int | None = None,
-                  **options) -> 'StreamPipeline':
+                  rows=None, **options) -> 'StreamPipeline':
         """Build a stream of a loaded model: its own session (KV cache), the model shared.
 
-        Several pipelines of one model (the cameras of one node) take turns at it fairly
-        (fair_lock.py); ``options``: __init__'s.
+        Pipelines of one model (a node's cameras) take turns at it (fair_lock.py); with the
+        cameras' ``rows`` (camera_rows.py) their due frame steps share forwards. ``options``:
+        __init__'s.
         """
         session = StreamingSession(model, response_threshold=response_threshold,
-                                   max_new_tokens=max_new_tokens, context_budget=context_budget)
+                                   max_new_tokens=max_new_tokens, context_budget=context_budget,
+                                   rows=rows)
         return cls(model, session, **options)
 
     def start(self) -> None:

@@ -64,7 +64,8 @@ class StreamingSession(BacklogBatching):
                  system_prompt: Optional[str] = None, keep_frames: Optional[int] = None,
                  keep_turns: Optional[int] = None, seed: int = 0,
                  context_mode: Optional[str] = None, engine: Optional[str] = None,
-                 compile: Optional[str] = None, backend=None, record_frames: bool = False):
+                 compile: Optional[str] = None, backend=None, record_frames: bool = False,
+                 rows=None):
         cfg = model.cfg
         self.context_mode = context_mode or cfg.context_mode
         if self.context_mode not in ('bounded', 'reference'):
@@ -91,10 +92,11 @@ class StreamingSession(BacklogBatching):
         self.record_frames = record_frames
         self.engine = engine or cfg.engine
         # ``backend``: one already built (its static cache and compiled steps), e.g. shared by
-        # benchmark sessions run one after the other; it is reset here.
+        # benchmark sessions run one after the other; it is reset here. ``rows``: the cameras'
+        # shared cache (camera_rows.py), this session's frame steps batched with theirs.
         self.backend = backend or make_backend(
             model, self.engine, self.policy.bound,
-            compile=cfg.engine_compile if compile is None else compile)
+            compile=cfg.engine_compile if compile is None else compile, rows=rows)
         # Set from another thread (engine shutdown): the response being decoded ends at its
         # next token, as if max_new_tokens was reached, so the cache stays consistent.
         self._interrupted = threading.Event()
