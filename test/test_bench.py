@@ -56,7 +56,8 @@ def test_bench_cameras_reports_each_camera(tiny_dir, tmp_path, capsys):
             assert cam['frames_decoded'] >= 1 and cam['lag_max_s'] is not None
         assert run['total_fps'] == pytest.approx(
             sum(c['frames_decoded'] for c in run['per_camera']) / 2)
-    assert '| 2 x 4 fps |' in capsys.readouterr().out
+    assert [r['batched'] for r in result['runs']] == [False, True]   # rows: 2 cameras, fast
+    assert '| 2 x 4 fps, batched (' in capsys.readouterr().out
 
 
 def test_cache_at_follows_the_bound():
