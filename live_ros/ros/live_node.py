@@ -192,7 +192,8 @@ class LiveNode(LifecycleNode):
                 max_new_tokens=param('max_new_tokens') or None,
                 context_budget=param('context_budget') or None, rows=rows,
                 queue_size=param('queue_size'), start=False, streamer=stream,
-                max_queries=param('max_queries'), query_ids=self._query_ids)
+                max_queries=param('max_queries'), query_ids=self._query_ids,
+                max_query_wait=param('max_query_wait'))
             stream.camera.sampler.sampler.set_fps(param('fps') or self.model_cfg.fps)
         cameras = f' for {len(self.streams)} cameras' if len(self.streams) > 1 else ''
         self.get_logger().info(f'model loaded in {time.monotonic() - started:.1f} s{cameras}')

@@ -109,6 +109,10 @@ PARAMETERS = (
           'Questions waiting for an answer, over the ask service, the ask action and the '
           'query topic together; more are refused at once with the reason.',
           min_value=1, max_value=1000),
+    Param('max_query_wait', 10.0,
+          'A question whose answer would start later than this many seconds (the answers '
+          'ahead of it, as measured so far) is refused at once with the reason; 0 = no limit.',
+          min_value=0.0, max_value=3600.0),
     Param('max_image_pixels', 4096 * 4096,
           'Larger images are skipped before they are decoded (raw: by width x height; JPEG '
           'and PNG: by their header); 0 = no limit.', min_value=0, max_value=2 ** 31 - 1),

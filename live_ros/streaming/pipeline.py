@@ -17,7 +17,8 @@ frame steps. A flood of questions and a busy camera share the decoder: on a live
 (``drop_frames``) an answer that took T seconds to decode is followed by T seconds of frames
 before the next question is taken (while frames keep coming), so questions get at most half
 of the decoder and the camera the rest; offline every question goes in at its time.
-At most ``max_queries`` wait (submit_query refuses more with the reason: QueryBacklogFull).
+At most ``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later
+than that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py).
 If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
 is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
 at its next token, and every question they drop is delivered as a cancelled Response.
@@ -58,7 +59,7 @@ class StreamPipeline(ResponseStreamer):
                  drop_frames: bool = True, idle_answer_s: float = 1.0,
                  max_frame_age_s: float = 2.0, start: bool = True,
                  streamer: ResponseStreamer | None = None, max_queries: int | None = None,
-                 query_ids: Iterator[int] | None = None):
+                 query_ids: Iterator[int] | None = None, max_query_wait: float | None = None):
         self.model = model
         self.session = session if session is not None else StreamingSession(model)
         self.queue_size = max(1, int(queue_size))
@@ -71,7 +72,8 @@ class StreamPipeline(ResponseStreamer):
         self._encoded = queue.Queue(maxsize=self.queue_size)
         # Ids never repeat (a client pairs answers by id): a node passes one counter to every
         # engine it builds, so they stay unique across cleanup and configure.
-        self.questions = QuestionBacklog(max_queries, query_ids)
+        self.questions = QuestionBacklog(max_queries, query_ids, max_wait=max_query_wait,
+                                         frames_turn=drop_frames)
         self._settings = {}       # configure(): applied by the decoder thread
         self._settings_lock = threading.Lock()
         self._session_lock = threading.Lock()
@@ -79,8 +81,6 @@ class StreamPipeline(ResponseStreamer):
         self._frames = FrameEncoder(model, self._encoded, self._stats, self.queue_size,
                                     self.batch_size, drop_frames)
         self._newest_stamp = None
-        self._answer_started = {}      # query_id -> when its first token came (decoder thread)
-        self._questions_after = 0.0    # live: frames' turn until then (after a long answer)
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
         if start:   # else a configured, inactive lifecycle node: start() later
@@ -142,7 +142,8 @@ class StreamPipeline(ResponseStreamer):
     def submit_query(self, text: str, stamp: float) -> int:
         """Queue a question at stream time ``stamp``; return its query id.
 
-        Raises QueryBacklogFull (questions.py), with the reason, when ``max_queries`` wait.
+        Raises QueryBacklogFull (questions.py), with the reason, when ``max_queries`` wait or
+        the answers ahead would take longer than ``max_query_wait``.
         """
         try:
             query_id = self.questions.submit(text, stamp)
@@ -195,7 +196,6 @@ class StreamPipeline(ResponseStreamer):
             self._stats.add('frames_discarded', discarded)
             self.session.reset()
             self._newest_stamp = None
-            self._questions_after = 0.0
             self.session.resume()
         for query_id, text, t in dropped:
             self._deliver_cancelled(query_id, text, t, INTERRUPTED)
@@ -306,7 +306,7 @@ class StreamPipeline(ResponseStreamer):
 
         Not while it is the frames' turn after a long answer (live streams, frames coming).
         """
-        if self.drop_frames and time.monotonic() < self._questions_after and not self._idle():
+        if self.questions.frames_turn_now() and not self._idle():
             return False
         question = self.questions.take()
         if question is None:
@@ -327,7 +327,7 @@ class StreamPipeline(ResponseStreamer):
     def on_token(self, query_id: int, text: str, stream_time: float) -> None:
         """Hand the growing text on (decoder thread)."""
         if query_id:
-            self._answer_started.setdefault(query_id, time.monotonic())
+            self.questions.started(query_id)
         if self.streamer is not None:
             try:
                 self.streamer.on_token(query_id, text, stream_time)
@@ -336,11 +336,7 @@ class StreamPipeline(ResponseStreamer):
 
     def on_response(self, response: Response) -> None:
         """Count a finished response and hand it on (decoder thread)."""
-        self.questions.answered(response.query_id)
-        started = self._answer_started.pop(response.query_id, None)
-        if started is not None:   # the frames' turn: as long as the answer took
-            now = time.monotonic()
-            self._questions_after = now + (now - started)
+        self.questions.answered(response.query_id)   # the frames' turn starts (live)
         self._stats.add('responses')
         self._stats.set(last_latency_s=response.latency_s)
         if self.streamer is not None:

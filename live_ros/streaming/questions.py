@@ -2,9 +2,14 @@
 
 Bounded: at most ``max_queries`` questions wait for their answers (submitted and not answered
 yet), however they came (a service, an action, a topic); one more is refused at once with the
-reason. The decoder takes one question at a time between frame steps, so a flood of
-questions and a busy camera share it. Query ids never repeat: give every backlog of a process
-the same id counter. Thread-safe.
+reason. With ``max_wait``, a question is also refused at once when the answers ahead of it
+would take longer than that to come out (an estimate from the answers measured so far), so
+under a flood every question is answered soon or refused now, never kept waiting long.
+
+The decoder takes one question at a time between frame steps, and on a live stream, after an
+answer of T seconds the frames get T seconds before the next question (``frames_turn``), so a
+flood of questions and a busy camera share the model. Query ids never repeat: give every
+backlog of a process the same id counter. Thread-safe.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 
 class QueryBacklogFull(RuntimeError):
@@ -32,12 +37,20 @@ class Question(NamedTuple):
 class QuestionBacklog:
     """Questions submitted and not answered yet; the not-yet-handed-over ones in order."""
 
-    def __init__(self, max_queries: int | None = None, query_ids: Iterator[int] | None = None):
+    def __init__(self, max_queries: int | None = None, query_ids: Iterator[int] | None = None,
+                 max_wait: float | None = None, frames_turn: bool = True,
+                 clock: Callable[[], float] = time.monotonic):
         self.max_queries = max_queries
+        self._clock = clock
+        self.max_wait = max_wait or None   # seconds; None or 0: no limit
+        self.frames_turn = frames_turn
         self._ids = query_ids if query_ids is not None else itertools.count(1)
         self._lock = threading.Lock()
         self._queued: deque[Question] = deque()   # not handed to the session yet
         self._pending: set[int] = set()           # submitted, not answered yet
+        self._started: dict[int, float] = {}      # being answered: query id -> first token
+        self._answer_s = 0.0                      # an answer's length (mean of the last ones)
+        self._frames_until = 0.0                  # the frames' turn ends then (monotonic)
 
     def submit(self, text: str, stamp: float) -> int:
         """Queue a question; return its id, or raise QueryBacklogFull with the reason."""
@@ -46,6 +59,11 @@ class QuestionBacklog:
                 raise QueryBacklogFull(
                     f'{len(self._pending)} questions are waiting already (at most '
                     f'{self.max_queries}): ask again after an answer')
+            wait = self._expected_wait(self._clock())
+            if self.max_wait is not None and wait > self.max_wait:
+                raise QueryBacklogFull(
+                    f'busy: the answers ahead need about {wait:.1f} s (max_query_wait '
+                    f'{self.max_wait:g} s): ask again in a moment')
             query_id = next(self._ids)
             self._pending.add(query_id)
             self._queued.append(Question(text, float(stamp), query_id, time.perf_counter()))
@@ -67,15 +85,44 @@ class QuestionBacklog:
             return True, queued
 
     def drain(self) -> list[Question]:
-        """Take every queued question back (a reset)."""
+        """Take every queued question back (a reset); the frames' turn ends."""
         with self._lock:
             queued, self._queued = list(self._queued), deque()
+            self._started.clear()
+            self._frames_until = 0.0
         return queued
 
+    def started(self, query_id: int) -> None:
+        """Note the first token of a question's answer (the decoder thread)."""
+        with self._lock:
+            self._started.setdefault(query_id, self._clock())
+
     def answered(self, query_id: int) -> None:
-        """Note that a question got its (possibly cancelled) answer."""
+        """Note that a question got its (possibly cancelled) answer.
+
+        On a live stream the frames then get as long as the answer took.
+        """
         with self._lock:
             self._pending.discard(query_id)
+            start = self._started.pop(query_id, None)
+            if start is not None:
+                now = self._clock()
+                took = now - start
+                self._answer_s = took if not self._answer_s else 0.7 * self._answer_s + 0.3 * took
+                if self.frames_turn:
+                    self._frames_until = now + took
+
+    def frames_turn_now(self) -> bool:
+        """Whether it is the frames' turn (after a long answer), no question taken."""
+        return self._clock() < self._frames_until
+
+    def _expected_wait(self, now: float) -> float:
+        # Until a question asked now would start: the frames' turn left, then per question
+        # ahead an answer (less what the one being answered has done) and the frames' turn
+        # after it. Nothing measured yet: 0 (a first question is never refused for time).
+        per_question = self._answer_s * (2 if self.frames_turn else 1)
+        done = sum(min(self._answer_s, now - start) for start in self._started.values())
+        return max(0.0, self._frames_until - now) + len(self._pending) * per_question - done
 
     @property
     def waiting(self) -> int:

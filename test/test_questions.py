@@ -1,0 +1,87 @@
+"""The question backlog: bounded by count and by the wait the answers ahead would cause."""
+
+import pytest
+
+from live_ros.streaming.questions import QueryBacklogFull, QuestionBacklog
+
+
+class Clock:
+    """A clock the test moves by hand (seconds)."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def answer(backlog, clock, seconds):
+    """Hand the oldest question over and answer it in ``seconds``; return its id."""
+    question = backlog.take()
+    backlog.started(question.query_id)
+    clock.now += seconds
+    backlog.answered(question.query_id)
+    return question.query_id
+
+
+def test_at_most_max_queries_wait_and_ids_never_repeat():
+    backlog = QuestionBacklog(max_queries=2)
+    ids = [backlog.submit('What?', 0.0), backlog.submit('Where?', 0.0)]
+    with pytest.raises(QueryBacklogFull, match=r'2 questions are waiting already \(at most 2\)'):
+        backlog.submit('Who?', 0.0)
+    backlog.answered(backlog.take().query_id)
+    ids.append(backlog.submit('Who?', 0.0))
+    assert ids == [1, 2, 3] and backlog.waiting == 2
+
+
+def test_a_question_whose_answer_would_start_too_late_is_refused_at_once():
+    """After an answer of 2 s on a live stream, the frames get 2 s, then each question 4 s."""
+    clock = Clock()
+    backlog = QuestionBacklog(max_queries=10, max_wait=7.0, clock=clock)
+    backlog.submit('What?', 0.0)   # nothing measured yet: never refused for time
+    answer(backlog, clock, 2.0)
+    assert backlog.frames_turn_now()
+    backlog.submit('A', 1.0)   # the frames' turn: 2 s
+    backlog.submit('B', 1.0)   # 2 + 4 (A: its answer, then the frames' turn after it)
+    with pytest.raises(QueryBacklogFull,
+                       match=r'busy: the answers ahead need about 10\.0 s \(max_query_wait 7 s\)'):
+        backlog.submit('C', 1.0)   # 2 + 4 + 4
+    clock.now += 2.0   # the frames' turn is over; A is being answered for 1 s
+    backlog.take()
+    backlog.started(2)
+    clock.now += 1.0
+    assert not backlog.frames_turn_now()
+    backlog.submit('C', 2.0)   # 4 (A) - 1 (done) + 4 (B) = 7
+    with pytest.raises(QueryBacklogFull, match='about 11.0 s'):
+        backlog.submit('D', 2.0)
+    assert backlog.waiting == 3
+
+
+def test_offline_questions_wait_only_for_the_answers():
+    clock = Clock()
+    backlog = QuestionBacklog(max_queries=10, max_wait=5.0, frames_turn=False, clock=clock)
+    backlog.submit('What?', 0.0)
+    answer(backlog, clock, 2.0)
+    assert not backlog.frames_turn_now()
+    backlog.submit('A', 1.0)
+    backlog.submit('B', 1.0)
+    backlog.submit('C', 1.0)   # 2 + 2 + 2 = 6 > 5 for the next
+    with pytest.raises(QueryBacklogFull, match='about 6.0 s'):
+        backlog.submit('D', 1.0)
+
+
+def test_answer_length_is_a_running_mean_and_a_reset_ends_the_frames_turn():
+    clock = Clock()
+    backlog = QuestionBacklog(max_wait=3.0, clock=clock)
+    backlog.submit('What?', 0.0)
+    answer(backlog, clock, 10.0)
+    with pytest.raises(QueryBacklogFull, match='about 10.0 s'):
+        backlog.submit('Now?', 0.0)   # the frames' turn after an answer of 10 s
+    backlog.drain()   # a reset ends it
+    assert not backlog.frames_turn_now()
+    backlog.submit('Now?', 0.0)
+    answer(backlog, clock, 0.0)   # the mean: 0.7 * 10 + 0.3 * 0 = 7 s an answer
+    backlog.drain()
+    backlog.submit('A short one?', 0.0)
+    with pytest.raises(QueryBacklogFull, match='about 14.0 s'):
+        backlog.submit('And another?', 0.0)   # 7 s of answer and 7 s of frames ahead
