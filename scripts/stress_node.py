@@ -8,7 +8,8 @@ world at 10 Hz) as separate ROS processes on loopback (LOCALHOST discovery, a do
 its own), waits for the stream, then:
 
 - ``--flood N``: N questions on the ask service within ``--flood-seconds``; for each, when
-  the reply came (accepted or refused) and, if accepted, when its answer was published; a
+  the reply came (accepted or refused) and, if accepted, when its first words and its answer
+  were published (response_partial, response); a
   normal question asked in the middle of the flood (asked again while refused); the share of
   the model's frame rate used in every second of the flood (/diagnostics frames_decoded);
 - ``--resets N``: N reset calls one second apart, during the flood when both are given; each
@@ -46,8 +47,11 @@ class Probe:
     def __init__(self):
         self.node = rclpy.create_node('live_stress_probe')
         self.answers = {}   # query_id -> monotonic time of the final response
+        self.first_words = {}   # query_id -> monotonic time of its first words (partial or final)
         self.diagnostics = []   # (monotonic time, {key: value})
         self.node.create_subscription(Response, 'response', self.on_response, RESPONSE_QOS)
+        self.node.create_subscription(Response, 'response_partial', self.on_response,
+                                      RESPONSE_QOS)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self.on_diagnostics, 10)
         self.ask = self.node.create_client(Ask, 'ask')
         self.reset = self.node.create_client(Trigger, 'reset')
@@ -62,6 +66,8 @@ class Probe:
         self.node.destroy_node()
 
     def on_response(self, msg):
+        if msg.query_id:
+            self.first_words.setdefault(msg.query_id, time.monotonic())
         if msg.query_id and not msg.partial:
             self.answers.setdefault(msg.query_id, time.monotonic())
 
@@ -137,6 +143,7 @@ def flood(probe, n, seconds, resets, fps):
     if thread:
         thread.join()
     answer_s = [probe.answers[q] - t for t, q in accepted if q in probe.answers]
+    start_s = [probe.first_words[q] - t for t, q in accepted if q in probe.first_words]
     # frames decoded per second over 2-second windows, against the model's rate
     windows = [decoded[0]]
     for point in decoded[1:]:
@@ -154,6 +161,8 @@ def flood(probe, n, seconds, resets, fps):
         'answered': len(answer_s),
         'answer_s_max': max(answer_s) if answer_s else None,
         'answer_s_median': statistics.median(answer_s) if answer_s else None,
+        'first_words_s_max': max(start_s) if start_s else None,
+        'first_words_s_median': statistics.median(start_s) if start_s else None,
         'normal_tries': normal['tries'],
         'normal_answer_s': (probe.answers[normal['query_id']] - normal['asked']
                             if normal['query_id'] in probe.answers else None),
@@ -211,14 +220,16 @@ def main(argv=None):
     p.add_argument('--publish-fps', type=float, default=10.0)
     p.add_argument('--log-dir', default='runs/stress')
     p.add_argument('--out', default=None, help='write the JSON summary here too')
+    p.add_argument('--param', action='append', default=[], metavar='NAME:=VALUE',
+                   help='a live_node parameter (repeatable), e.g. max_query_wait:=2.0')
     a = p.parse_args(argv)
     env = ros_env()
     os.environ.update({k: env[k] for k in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID')})
     Path(a.log_dir).mkdir(parents=True, exist_ok=True)
     model = resolve_model_path(a.model)
     node = Child('live_node', executable('live_node') + [
-        '--ros-args', '-p', f'model:={model}', '-p', 'device:=cpu',
-        '-p', 'publish_partial:=false'], env, a.log_dir)
+        '--ros-args', '-p', f'model:={model}', '-p', 'device:=cpu']
+        + [arg for param in a.param for arg in ('-p', param)], env, a.log_dir)
     children = [node]
     rclpy.init()
     result = {'model': model, 'domain_id': env['ROS_DOMAIN_ID']}

@@ -190,3 +190,20 @@ def test_pipelines_on_rows_fed_at_once_speak_as_each_alone(model):
         assert stats[cam]['frames_decoded'] == 10
         assert summary(got[cam]) == alone[cam], cam
     assert len(got['talker']) == 10
+
+
+@torch.no_grad()
+def test_a_compiled_row_step_writes_into_the_shared_rows(model):
+    """Compiled frame and decode steps (a CPU compile backend) on a row == the eager row."""
+    rows = CameraRows(model, 2)
+    compiled = rows.backend(BOUND, compile='backend:aot_eager')
+    eager = FastBackend(model, BOUND)
+    for backend in (compiled, eager):
+        backend.feed([7 + i % 40 for i in range(30)])
+    for seed in range(3):
+        ids, embeds = frame_step(model, seed)
+        for backend in (compiled, eager):
+            backend.feed(ids, embeds[0, 1:], step=True)
+    assert compiled.compiled_lengths == {model.tokens_per_frame + 1}
+    assert_same_cache(compiled, eager)
+    assert rows.keys[0][:, :, :compiled.length].abs().sum() > 0   # the rows hold them

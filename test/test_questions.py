@@ -38,7 +38,9 @@ def test_a_question_whose_answer_would_start_too_late_is_refused_at_once():
     """After an answer of 2 s on a live stream, the frames get 2 s, then each question 4 s."""
     clock = Clock()
     backlog = QuestionBacklog(max_queries=10, max_wait=7.0, clock=clock)
-    backlog.submit('What?', 0.0)   # nothing measured yet: never refused for time
+    backlog.submit('What?', 0.0)   # nothing measured yet: never refused for time ...
+    with pytest.raises(QueryBacklogFull, match=r'an unknown time \(no answer measured yet\)'):
+        backlog.submit('Why?', 0.0)   # ... unless one waits already
     answer(backlog, clock, 2.0)
     assert backlog.frames_turn_now()
     backlog.submit('A', 1.0)   # the frames' turn: 2 s
@@ -85,3 +87,25 @@ def test_answer_length_is_a_running_mean_and_a_reset_ends_the_frames_turn():
     backlog.submit('A short one?', 0.0)
     with pytest.raises(QueryBacklogFull, match='about 14.0 s'):
         backlog.submit('And another?', 0.0)   # 7 s of answer and 7 s of frames ahead
+
+
+def test_the_estimate_learns_how_late_answers_start():
+    """Answers that start later than estimated (the model was speaking) raise the estimate."""
+    clock = Clock()
+    backlog = QuestionBacklog(max_wait=2.0, clock=clock)
+    first = backlog.submit('What?', 0.0)   # estimate 0 s
+    backlog.take()
+    clock.now += 1.0   # its first words come 1 s after the question
+    backlog.started(first)
+    clock.now += 1.0
+    backlog.answered(first)   # an answer of 1 s; the frames' turn: 1 s
+    clock.now += 1.0
+    second = backlog.submit('And now?', 0.0)   # 0 s + 0.3 s late (0.3 * 1 s)
+    backlog.take()
+    backlog.started(second)
+    backlog.answered(second)   # at once: an answer of 0.7 s on average; late 0.3 -> 0.21 s
+    clock.now += 2.0
+    backlog.submit('And then?', 0.0)   # 0.21 s (nothing ahead, late 0.21 s)
+    backlog.max_wait = 1.5
+    with pytest.raises(QueryBacklogFull, match='about 1.6 s'):   # 2 x 0.7 + 0.21 s
+        backlog.submit('Again?', 0.0)

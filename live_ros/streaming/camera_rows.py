@@ -109,6 +109,9 @@ class CameraRows:
             layer.k_head_dim, layer.v_head_dim = keys.shape[-1], values.shape[-1]
             layer.cumulative_length = layer.cumulative_length.to(keys.device)
             layer.is_initialized = True
+            # as StaticLayer does: fixed addresses, so CUDA graphs write into the row itself
+            for tensor in (layer.keys, layer.values, layer.cumulative_length):
+                torch._dynamo.mark_static_address(tensor)
         return cache
 
     # -- steps ---------------------------------------------------------------------------

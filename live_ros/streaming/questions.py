@@ -50,6 +50,8 @@ class QuestionBacklog:
         self._pending: set[int] = set()           # submitted, not answered yet
         self._started: dict[int, float] = {}      # being answered: query id -> first token
         self._answer_s = 0.0                      # an answer's length (mean of the last ones)
+        self._late_s = 0.0                        # how much later answers start than estimated
+        self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
         self._frames_until = 0.0                  # the frames' turn ends then (monotonic)
 
     def submit(self, text: str, stamp: float) -> int:
@@ -61,11 +63,14 @@ class QuestionBacklog:
                     f'{self.max_queries}): ask again after an answer')
             wait = self._expected_wait(self._clock())
             if self.max_wait is not None and wait > self.max_wait:
+                ahead = (f'about {wait:.1f} s' if wait != float('inf')
+                         else 'an unknown time (no answer measured yet)')
                 raise QueryBacklogFull(
-                    f'busy: the answers ahead need about {wait:.1f} s (max_query_wait '
+                    f'busy: the answers ahead need {ahead} (max_query_wait '
                     f'{self.max_wait:g} s): ask again in a moment')
             query_id = next(self._ids)
             self._pending.add(query_id)
+            self._estimates[query_id] = (self._clock(), wait)
             self._queued.append(Question(text, float(stamp), query_id, time.perf_counter()))
         return query_id
 
@@ -89,13 +94,19 @@ class QuestionBacklog:
         with self._lock:
             queued, self._queued = list(self._queued), deque()
             self._started.clear()
+            self._estimates.clear()
             self._frames_until = 0.0
         return queued
 
     def started(self, query_id: int) -> None:
         """Note the first token of a question's answer (the decoder thread)."""
         with self._lock:
-            self._started.setdefault(query_id, self._clock())
+            now = self._clock()
+            self._started.setdefault(query_id, now)
+            asked, estimate = self._estimates.pop(query_id, (None, None))
+            if asked is not None and estimate != float('inf'):
+                late = max(0.0, now - asked - estimate)
+                self._late_s = 0.7 * self._late_s + 0.3 * late
 
     def answered(self, query_id: int) -> None:
         """Note that a question got its (possibly cancelled) answer.
@@ -104,6 +115,7 @@ class QuestionBacklog:
         """
         with self._lock:
             self._pending.discard(query_id)
+            self._estimates.pop(query_id, None)
             start = self._started.pop(query_id, None)
             if start is not None:
                 now = self._clock()
@@ -119,10 +131,15 @@ class QuestionBacklog:
     def _expected_wait(self, now: float) -> float:
         # Until a question asked now would start: the frames' turn left, then per question
         # ahead an answer (less what the one being answered has done) and the frames' turn
-        # after it. Nothing measured yet: 0 (a first question is never refused for time).
+        # after it, and how late answers started against this estimate so far (the model's
+        # own words in progress, the prompt, a busy machine). No answer measured yet: 0 with
+        # none ahead (a first question is never refused for time), unknown with one ahead.
+        if not self._answer_s and self._pending:
+            return float('inf')
         per_question = self._answer_s * (2 if self.frames_turn else 1)
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
-        return max(0.0, self._frames_until - now) + len(self._pending) * per_question - done
+        return (max(0.0, self._frames_until - now) + len(self._pending) * per_question - done
+                + self._late_s)
 
     @property
     def waiting(self) -> int:
