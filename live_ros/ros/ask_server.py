@@ -60,7 +60,7 @@ class AskServer:
                  cancel: Callable[[int], bool], problem: Callable[[str], Optional[str]],
                  log: ThrottledLog, callback_group=None, prefix: str = ''):
         self.node = node
-        self.log = log   # refusals of the query topic, failed feedback: once per kind
+        self.log = log   # refusals, failed feedback: once per kind a period
         self._submit = submit
         self._cancel = cancel
         self._problem = problem
@@ -89,11 +89,10 @@ class AskServer:
         """Take a question from the ask service; the answer follows on the response topic."""
         response.query_id, response.message = self.take(request.query)
         response.accepted = response.query_id != 0
-        log = self.node.get_logger()
         if response.accepted:
-            log.info(f'query {response.query_id}: {request.query.strip()!r}')
-        else:
-            log.warning(f'ask refused: {response.message}')
+            self.node.get_logger().info(f'query {response.query_id}: {request.query.strip()!r}')
+        else:   # the caller has the reason; a flood of them is logged throttled
+            self.log.warn('ask refused', response.message)
         return response
 
     def on_query(self, msg) -> None:
@@ -110,7 +109,7 @@ class AskServer:
         text, why = normalise_question(request.query)
         why = why or self._problem(text)
         if why:
-            self.node.get_logger().warning(f'ask goal rejected: {why}')
+            self.log.warn('ask goal rejected', why)
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
 
