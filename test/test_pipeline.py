@@ -289,6 +289,21 @@ def test_backlog_is_decoded_in_one_call_with_the_same_results(model):
     assert pipe.stats()['frames_decoded'] == 8
 
 
+def test_a_question_kept_past_max_query_wait_is_delivered_as_expired(model):
+    """A question still queued after max_query_wait is delivered as cut 'expired'."""
+    from live_ros.streaming.response import EXPIRED, Response
+    got = []
+    live = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=5.0,
+                          max_query_wait=0.2, on_response=got.append)
+    query_id = live.submit_query('What now?', 1.0)
+    live.on_token(99, 'Yes', 0.0)   # the model answers something else meanwhile ...
+    time.sleep(0.3)
+    live.on_response(Response('Yes.', 0.0, 0, query_id=99))   # ... and the frames' turn begins
+    assert not live._take_query()
+    assert [(r.query_id, r.cancelled, r.cut) for r in got[1:]] == [(query_id, True, EXPIRED)]
+    assert live.queries_waiting == 0
+
+
 def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     """A question flood cannot starve a live camera: answers get at most half the decoder.
 

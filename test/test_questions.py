@@ -109,3 +109,17 @@ def test_the_estimate_learns_how_late_answers_start():
     backlog.max_wait = 1.5
     with pytest.raises(QueryBacklogFull, match='about 1.6 s'):   # 2 x 0.7 + 0.21 s
         backlog.submit('Again?', 0.0)
+
+
+def test_a_question_not_handed_over_in_time_is_given_up():
+    clock = Clock()
+    backlog = QuestionBacklog(max_wait=2.0, clock=clock)
+    first = backlog.submit('What?', 0.0)
+    clock.now += 1.5
+    assert backlog.expired() == []
+    clock.now += 1.0
+    assert [q.query_id for q in backlog.expired()] == [first]
+    assert backlog.take() is None and backlog.waiting == 1   # pending until delivered
+    backlog.answered(first)
+    assert backlog.waiting == 0
+    assert QuestionBacklog().expired() == []   # no bound: never

@@ -18,7 +18,8 @@ frame steps. A flood of questions and a busy camera share the decoder: on a live
 before the next question is taken (while frames keep coming), so questions get at most half
 of the decoder and the camera the rest; offline every question goes in at its time.
 At most ``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later
-than that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py).
+than that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py); one
+still not taken after that long is delivered as cut ``expired``.
 If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
 is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
 at its next token, and every question they drop is delivered as a cancelled Response.
@@ -40,7 +41,7 @@ import torch
 from live_ros.streaming.engine_stats import EngineStats
 from live_ros.streaming.frame_encoder import FrameEncoder
 from live_ros.streaming.questions import QueryBacklogFull, QuestionBacklog
-from live_ros.streaming.response import CANCELLED, INTERRUPTED, Response
+from live_ros.streaming.response import CANCELLED, EXPIRED, INTERRUPTED, Response
 from live_ros.streaming.session import StreamingSession
 from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 
@@ -306,6 +307,8 @@ class StreamPipeline(ResponseStreamer):
 
         Not while it is the frames' turn after a long answer (live streams, frames coming).
         """
+        for late in self.questions.expired():   # not started within max_query_wait
+            self._deliver_cancelled(late.query_id, late.text, late.stamp, EXPIRED)
         if self.questions.frames_turn_now() and not self._idle():
             return False
         question = self.questions.take()

@@ -3,8 +3,9 @@
 Bounded: at most ``max_queries`` questions wait for their answers (submitted and not answered
 yet), however they came (a service, an action, a topic); one more is refused at once with the
 reason. With ``max_wait``, a question is also refused at once when the answers ahead of it
-would take longer than that to come out (an estimate from the answers measured so far), so
-under a flood every question is answered soon or refused now, never kept waiting long.
+would take longer than that to come out (an estimate from the answers measured so far), and
+one still queued after that long is given up (``expired``), so under a flood every question
+is answered soon or refused, never kept waiting long.
 
 The decoder takes one question at a time between frame steps, and on a live stream, after an
 answer of T seconds the frames get T seconds before the next question (``frames_turn``), so a
@@ -78,6 +79,22 @@ class QuestionBacklog:
         """Hand the oldest queued question over (the decoder thread), or None."""
         with self._lock:
             return self._queued.popleft() if self._queued else None
+
+    def expired(self) -> list[Question]:
+        """Take back the questions not handed over within ``max_wait`` of being asked.
+
+        The estimate at submit is only an estimate (the model may start speaking on its own);
+        this makes the bound hold: a question starts within ``max_wait``, or is given up.
+        """
+        if self.max_wait is None:
+            return []
+        with self._lock:
+            now = self._clock()
+            late = [q for q in self._queued
+                    if now - self._estimates.get(q.query_id, (now, 0.0))[0] > self.max_wait]
+            for question in late:
+                self._queued.remove(question)
+        return late
 
     def withdraw(self, query_id: int) -> tuple[bool, Question | None]:
         """Take a question back: (still pending, the queued Question if not handed over)."""

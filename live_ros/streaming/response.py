@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Why a response was cut short (Response.cut).
-CANCELLED, INTERRUPTED, MAX_NEW_TOKENS, CONTEXT = (
-    'cancelled', 'interrupted', 'max_new_tokens', 'context')
+CANCELLED, INTERRUPTED, MAX_NEW_TOKENS, CONTEXT, EXPIRED = (
+    'cancelled', 'interrupted', 'max_new_tokens', 'context', 'expired')
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Response:
     latency_s: float = 0.0
     cancelled: bool = False   # cut short (or never started) because its asker cancelled
     # why it ended before the model ended it: '' (it did), CANCELLED, INTERRUPTED,
-    # MAX_NEW_TOKENS, CONTEXT
+    # MAX_NEW_TOKENS, CONTEXT, EXPIRED (a question not started within max_query_wait)
     cut: str = ''
     token_ids: list = field(default_factory=list)
     query: str = None
