@@ -48,6 +48,7 @@ class Probe:
         self.node = rclpy.create_node('live_stress_probe')
         self.answers = {}   # query_id -> monotonic time of the final response
         self.first_words = {}   # query_id -> monotonic time of its first words (partial or final)
+        self.cuts = {}   # query_id -> why its final response was cut ('' when it was not)
         self.diagnostics = []   # (monotonic time, {key: value})
         self.node.create_subscription(Response, 'response', self.on_response, RESPONSE_QOS)
         self.node.create_subscription(Response, 'response_partial', self.on_response,
@@ -70,6 +71,7 @@ class Probe:
             self.first_words.setdefault(msg.query_id, time.monotonic())
         if msg.query_id and not msg.partial:
             self.answers.setdefault(msg.query_id, time.monotonic())
+            self.cuts.setdefault(msg.query_id, msg.cut)
 
     def on_diagnostics(self, msg):
         for status in msg.status:
@@ -142,8 +144,12 @@ def flood(probe, n, seconds, resets, fps):
         time.sleep(0.05)
     if thread:
         thread.join()
-    answer_s = [probe.answers[q] - t for t, q in accepted if q in probe.answers]
-    start_s = [probe.first_words[q] - t for t, q in accepted if q in probe.first_words]
+    expired = [q for _, q in accepted if probe.cuts.get(q) == 'expired']
+    answer_s = [probe.answers[q] - t for t, q in accepted
+                if q in probe.answers and q not in expired]
+    start_s = [probe.first_words[q] - t for t, q in accepted
+               if q in probe.first_words and q not in expired]
+    expired_s = [probe.answers[q] - t for t, q in accepted if q in expired]
     # frames decoded per second over 2-second windows, against the model's rate
     windows = [decoded[0]]
     for point in decoded[1:]:
@@ -159,6 +165,8 @@ def flood(probe, n, seconds, resets, fps):
         'refused': len(refused),
         'refusal_reasons': sorted({r.message.split(':')[0] for r in refused}),
         'answered': len(answer_s),
+        'expired': len(expired),
+        'expired_s_max': max(expired_s) if expired_s else None,
         'answer_s_max': max(answer_s) if answer_s else None,
         'answer_s_median': statistics.median(answer_s) if answer_s else None,
         'first_words_s_max': max(start_s) if start_s else None,

@@ -171,7 +171,8 @@ class LiveNode(LifecycleNode):
         """Load the model and build one streaming engine per camera, threads not started."""
         from live_ros.model.config import DEMO_MODEL_NOTE, is_embedded_default, resolve_model_path
         from live_ros.streaming.camera_rows import CameraRows
-        from live_ros.streaming.pipeline import load_model, StreamPipeline
+        from live_ros.streaming.loading import load_model
+        from live_ros.streaming.pipeline import StreamPipeline
         param = self.param
         model_name = resolve_model_path(param('model'))
         self.get_logger().info(f'loading model {model_name!r} on {param("device")} ...')

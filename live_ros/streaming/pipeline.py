@@ -48,10 +48,6 @@ from live_ros.streaming.streamer import as_streamer, ResponseStreamer
 _STOP = object()
 
 
-class ModelLoadError(RuntimeError):
-    """The model cannot be loaded (load_model): the message says why."""
-
-
 class StreamPipeline(ResponseStreamer):
     """Threaded streaming engine around a StreamingSession (its streamer)."""
 
@@ -136,6 +132,7 @@ class StreamPipeline(ResponseStreamer):
         ``tag`` comes back on every Response that follows this frame.
         """
         stamp = float(stamp)
+        self._expire_questions()   # on time even while the decoder is busy answering
         self._frames.submit(rgb, stamp, tag)
         self._last_activity = time.monotonic()
         self._newest_stamp = stamp
@@ -307,8 +304,7 @@ class StreamPipeline(ResponseStreamer):
 
         Not while it is the frames' turn after a long answer (live streams, frames coming).
         """
-        for late in self.questions.expired():   # not started within max_query_wait
-            self._deliver_cancelled(late.query_id, late.text, late.stamp, EXPIRED)
+        self._expire_questions()
         if self.questions.frames_turn_now() and not self._idle():
             return False
         question = self.questions.take()
@@ -354,6 +350,11 @@ class StreamPipeline(ResponseStreamer):
         self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
                                   query_id=query_id, cancelled=True, query=text, cut=cut))
 
+    def _expire_questions(self):
+        """Deliver the questions not started within max_query_wait as cut 'expired'."""
+        for late in self.questions.expired():
+            self._deliver_cancelled(late.query_id, late.text, late.stamp, EXPIRED)
+
     def _guard(self, where, fn, *args, **kwargs):
         try:
             with torch.no_grad():
@@ -372,22 +373,6 @@ class StreamPipeline(ResponseStreamer):
         # Nothing is coming: no frame submitted or decoded lately and nothing queued.
         return (self._frames.waiting == 0 and self._encoded.empty()
                 and time.monotonic() - self._last_activity > self.idle_answer_s)
-
-
-def load_model(model_name: str, device: str = 'auto', engine: str = 'fast'):
-    """Load a LiveModel for streaming; ModelLoadError says why not in one line.
-
-    A CUDA device where torch sees none is refused before anything loads.
-    """
-    from live_ros.model.live_model import load_live_model
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise ModelLoadError(f'device {device!r} asked for, but torch {torch.__version__} '
-                             'sees no CUDA device here: use device cpu (or auto)')
-    try:
-        return load_live_model(model_name, device=device, engine=engine)
-    except Exception as exc:
-        raise ModelLoadError(f'cannot load model {model_name!r}: '
-                             f'{type(exc).__name__}: {exc}') from exc
 
 
 def _drain(q):
