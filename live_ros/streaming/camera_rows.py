@@ -13,9 +13,11 @@ runs on its row as before. The steps that recur go through ``rows.step``: a fram
 interval token and a frame) and a decode step (one token of an answer). The camera queues its
 step and waits for its turn at the model (fair_lock.py); whoever gets the turn first runs every
 step queued by then in one forward, shorter ones padded. A camera that finds its step done
-gives its turn back at once. Nothing waits to fill a batch: alone or uncontended, a step is the
-backend's own (possibly compiled) step, so steps batch only when cameras were waiting for the
-model anyway: one camera answering while another's frames come in, or both answering.
+gives its turn back at once. Alone, a step is the backend's own (possibly compiled) step. The
+only wait is for a camera that is answering (``GATHER_S``, 5 ms: its next token follows after
+a little host work); without it the cameras would alternate at the model and never batch. So
+steps batch when cameras wait for the model anyway: one camera answering while another's
+frames come in, or both answering.
 """
 
 from __future__ import annotations
