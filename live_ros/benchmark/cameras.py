@@ -26,7 +26,7 @@ def run_cameras(model, cameras: int, seconds: float = 30.0, fps: float | None = 
                 batch: bool = True, **session_kwargs) -> dict:
     """Stream ``cameras`` synthetic cameras at ``fps`` through one model; return the report.
 
-    ``batch``: the cameras' due frame steps share forwards (streaming/camera_rows.py), as
+    ``batch``: the cameras' waiting frame and decode steps share forwards (camera_rows.py), as
     live_node's ``batch_cameras``; needs the fast engine. ``make_session(rows)``: each
     camera's StreamingSession on those rows (None: not batched), e.g. a benchmark's scheduled
     decisions (default: the model's own settings and ``session_kwargs``).

@@ -202,8 +202,8 @@ def main(argv=None):
     parser.add_argument('--camera-engine', default='fast', choices=ENGINES,
                         help='engine of the camera run (default: fast, as live_node)')
     parser.add_argument('--no-batch', action='store_true',
-                        help="camera run: one forward per frame step (default: the cameras' "
-                             'due frame steps share forwards, as live_node batch_cameras)')
+                        help="camera run: one forward per step (default: the cameras' "
+                             'waiting steps share forwards, as live_node batch_cameras)')
     parser.add_argument('--out', default='bench_out', help='output dir (JSON + PNG)')
     args = parser.parse_args(argv)
     if not args.verbose:

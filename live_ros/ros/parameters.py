@@ -71,8 +71,9 @@ PARAMETERS = (
           'C/response, C/response_partial, C/ask, C/query, C/reset (reset: all); empty = one '
           'camera on image, response, ask, ...'),
     Param('batch_cameras', True,
-          "With several cameras and engine fast: the cameras' due frame steps go in one "
-          'forward (one KV cache row per camera); false: one forward per frame step.'),
+          "With several cameras and engine fast: the cameras' frame and decode steps that "
+          'wait for the model go in one forward (one KV cache row per camera); false: one '
+          'forward per step.'),
     Param('autostart', True,
           'Configure (load the model) and activate (stream) at start-up; false: stay '
           'unconfigured for lifecycle transitions (ros2 lifecycle set, a lifecycle manager).'),

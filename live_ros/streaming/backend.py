@@ -196,8 +196,8 @@ class FastBackend(EagerBackend):
                  cache: HostOffsetStaticCache | None = None):
         super().__init__(model)
         # ``cache``: one given, e.g. a camera's row of a shared cache (camera_rows.py)
-        self.cache = cache or HostOffsetStaticCache(config=model.base_lm.config,
-                                                    max_cache_len=max_len)
+        self.cache = cache if cache is not None else HostOffsetStaticCache(
+            config=model.base_lm.config, max_cache_len=max_len)
         self.step_lengths = (1, model.tokens_per_frame + 1)
         self._compiled = None
         self.compiled_lengths = set()   # feed lengths that run compiled (frame and decode steps)

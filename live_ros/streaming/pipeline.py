@@ -90,7 +90,7 @@ class StreamPipeline(ResponseStreamer):
         """Build a stream of a loaded model: its own session (KV cache), the model shared.
 
         Pipelines of one model (a node's cameras) take turns at it (fair_lock.py); with the
-        cameras' ``rows`` (camera_rows.py) their due frame steps share forwards. ``options``:
+        cameras' ``rows`` (camera_rows.py) their waiting steps share forwards. ``options``:
         __init__'s.
         """
         session = StreamingSession(model, response_threshold=response_threshold,
