@@ -9,8 +9,8 @@ its own), waits for the stream, then:
 
 - ``--flood N``: N questions on the ask service within ``--flood-seconds``; for each, when
   the reply came (accepted or refused) and, if accepted, when its first words and its answer
-  were published (response_partial, response); a
-  normal question asked in the middle of the flood (asked again while refused); the share of
+  were published (response_partial, response); a normal question asked in the middle of the
+  flood by another client ('operator'; the flood is anonymous), again while refused; the share of
   the model's frame rate used in every second of the flood (/diagnostics frames_decoded);
 - ``--resets N``: N reset calls one second apart, during the flood when both are given; each
   reply time;
@@ -121,7 +121,8 @@ def flood(probe, n, seconds, resets, fps):
             normal['asked'] = normal['asked'] or t
             normal['last'] = t
             normal['tries'] += 1
-            reply, _ = probe.call(probe.ask, Ask.Request(query='What do you see right now?'))
+            reply, _ = probe.call(probe.ask, Ask.Request(query='What do you see right now?',
+                                                         client='operator'))
             if reply is not None and reply.accepted:
                 normal['query_id'] = reply.query_id
         if probe.diagnostics and probe.diagnostics[-1][0] > decoded[-1][0]:

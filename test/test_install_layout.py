@@ -133,7 +133,7 @@ def test_one_interpreter_sees_generated_and_handwritten_modules(ros_install, tmp
     assert result['version']
     assert result['response_fields'] == sorted(
         ['header', 'text', 'stream_time', 'query_id', 'partial', 'cut'])
-    assert result['ask_request_fields'] == ['query']
+    assert result['ask_request_fields'] == ['client', 'query']
     assert result['ask_response_fields'] == ['accepted', 'message', 'query_id']
     assert all(result['found'].values()), result['found']
     assert result['share'] == str(SHARE)

@@ -61,7 +61,7 @@ def test_ask_query_topic_and_reset(node_model, client):
         assert not responses, 'the steered model must stay silent at the default threshold'
         assert diagnostics_of(diagnostics)['last_latency_s'] == 'n/a'
 
-        reply = client.call(Ask, 'ask', Ask.Request(query='What am I doing?'))
+        reply = client.call(Ask, 'ask', Ask.Request(query='What am I doing?', client='test'))
         assert reply.accepted and reply.query_id > 0, reply.message
         answer = client.spin_until(
             lambda: next((r for r in responses if r.query_id == reply.query_id), None),

@@ -27,7 +27,8 @@ def answer(backlog, clock, seconds):
 def test_at_most_max_queries_wait_and_ids_never_repeat():
     backlog = QuestionBacklog(max_queries=2)
     ids = [backlog.submit('What?', 0.0), backlog.submit('Where?', 0.0)]
-    with pytest.raises(QueryBacklogFull, match=r'2 questions are waiting already \(at most 2\)'):
+    with pytest.raises(QueryBacklogFull,
+                       match=r'2 questions of this client are waiting already \(at most 2\)'):
         backlog.submit('Who?', 0.0)
     backlog.answered(backlog.take().query_id)
     ids.append(backlog.submit('Who?', 0.0))
@@ -123,3 +124,33 @@ def test_a_question_not_handed_over_in_time_is_given_up():
     backlog.answered(first)
     assert backlog.waiting == 0
     assert QuestionBacklog().expired() == []   # no bound: never
+
+
+def test_clients_take_turns_and_one_client_cannot_lock_the_others_out():
+    backlog = QuestionBacklog(max_queries=2)
+    flood = [backlog.submit(f'Flood {i}?', 0.0, 'flooder') for i in range(2)]
+    with pytest.raises(QueryBacklogFull, match='2 questions of this client are waiting'):
+        backlog.submit('Flood 2?', 0.0, 'flooder')
+    operator = backlog.submit('What do you see?', 0.0, 'operator')   # none waiting: let in
+    with pytest.raises(QueryBacklogFull, match=r'3 questions are waiting already \(at most 2'):
+        backlog.submit('And now?', 0.0, 'operator')   # one waiting, the backlog full
+    other = backlog.submit('Where is the cup?', 0.0)   # the anonymous client: none waiting
+    with pytest.raises(QueryBacklogFull, match=r'4 questions of several clients .*at most 4'):
+        backlog.submit('Hello?', 0.0, 'third')   # twice max_queries in all
+    order = [backlog.take().query_id for _ in range(4)]
+    assert order == [flood[0], operator, other, flood[1]]   # turns, oldest first
+
+
+def test_a_clients_wait_counts_the_turns_before_it():
+    """Ahead of a new client: one question of each other client, not the whole flood."""
+    clock = Clock()
+    backlog = QuestionBacklog(max_queries=10, max_wait=4.5, frames_turn=False, clock=clock)
+    backlog.submit('What?', 0.0, 'flooder')
+    answer(backlog, clock, 1.0)   # an answer: 1 s
+    for i in range(5):
+        backlog.submit(f'Flood {i}?', 0.0, 'flooder')   # 0, 1, 2, 3, 4 s ahead
+    with pytest.raises(QueryBacklogFull, match='about 5.0 s'):
+        backlog.submit('Flood 5?', 0.0, 'flooder')
+    backlog.submit('What do you see?', 0.0, 'operator')   # at most 1 s: one flood question
+    # the flooder had the last turn: the operator goes first
+    assert [backlog.take().client for _ in range(2)] == ['operator', 'flooder']

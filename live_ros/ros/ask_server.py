@@ -2,12 +2,13 @@
 
 All three share one engine and one bounded question backlog. A question is normalised first
 (zero-width and surrounding spaces gone; control characters refused with the reason), then
-checked (empty, too long, node not active), then queued in the engine, which refuses it at once
-when ``max_queries`` wait already. The service returns the query id at once; the answer follows
-on ``response``. The action waits for it without a thread: its execute callback is a coroutine
-that awaits an rclpy Future the engine completes from its decoder thread; words stream as
-feedback; a cancel reaches the engine at once and the words said so far come back as the
-result.
+checked (empty, too long, node not active), then queued in the engine with its ``client``
+(the request's; the topic's questions are anonymous), which refuses it at once when the backlog
+is full or the wait too long (streaming/questions.py: clients take turns). The service
+returns the query id at once; the answer follows on ``response``. The action waits for it
+without a thread: its execute callback is a coroutine that awaits an rclpy Future the engine
+completes from its decoder thread; words stream as feedback; a cancel reaches the engine at
+once and the words said so far come back as the result.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class AskServer:
     names: front/ask, front/query.
     """
 
-    def __init__(self, node, submit: Callable[[str], tuple[int, str]],
+    def __init__(self, node, submit: Callable[[str, str], tuple[int, str]],
                  cancel: Callable[[int], bool], problem: Callable[[str], Optional[str]],
                  log: ThrottledLog, callback_group=None, prefix: str = ''):
         self.node = node
@@ -77,17 +78,17 @@ class AskServer:
             callback_group=callback_group)
 
     # -- requests ----------------------------------------------------------------------------
-    def take(self, raw: str) -> tuple[int, str]:
+    def take(self, raw: str, client: str = '') -> tuple[int, str]:
         """Normalise, check and queue a question: (query_id, message) or (0, why not)."""
         text, why = normalise_question(raw)
         why = why or self._problem(text)
         if why:
             return 0, why
-        return self._submit(text)
+        return self._submit(text, client.strip())
 
     def on_ask(self, request, response):
         """Take a question from the ask service; the answer follows on the response topic."""
-        response.query_id, response.message = self.take(request.query)
+        response.query_id, response.message = self.take(request.query, request.client)
         response.accepted = response.query_id != 0
         if response.accepted:
             self.node.get_logger().info(f'query {response.query_id}: {request.query.strip()!r}')
@@ -126,7 +127,7 @@ class AskServer:
         result = AskAction.Result()
         goal = _Goal(handle, Future(executor=self.node.executor))
         with self._lock:   # registered before the engine can answer
-            result.query_id, message = self.take(handle.request.query)
+            result.query_id, message = self.take(handle.request.query, handle.request.client)
             if result.query_id:
                 self._goals[result.query_id] = goal
         if not result.query_id:

@@ -110,14 +110,14 @@ class CameraStream(ResponseStreamer):
 
     # ---------------------------------------------------------------- requests --
 
-    def submit_query(self, text: str) -> tuple[int, str]:
+    def submit_query(self, text: str, client: str = '') -> tuple[int, str]:
         """Queue a checked question in the engine: (query_id, message) or (0, why not)."""
         from live_ros.streaming.questions import QueryBacklogFull
         engine = self.engine
         if engine is None:
             return 0, f'node is {self.node.state}'
         try:
-            query_id = engine.submit_query(text, self.camera.last_used or 0.0)
+            query_id = engine.submit_query(text, self.camera.last_used or 0.0, client)
         except QueryBacklogFull as exc:
             return 0, str(exc)
         return query_id, (f'answer will be published on {self.response_pub.topic_name} '

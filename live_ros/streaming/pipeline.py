@@ -137,14 +137,14 @@ class StreamPipeline(ResponseStreamer):
         self._last_activity = time.monotonic()
         self._newest_stamp = stamp
 
-    def submit_query(self, text: str, stamp: float) -> int:
-        """Queue a question at stream time ``stamp``; return its query id.
+    def submit_query(self, text: str, stamp: float, client: str = '') -> int:
+        """Queue a question of ``client`` at stream time ``stamp``; return its query id.
 
         Raises QueryBacklogFull (questions.py), with the reason, when ``max_queries`` wait or
         the answers ahead would take longer than ``max_query_wait``.
         """
         try:
-            query_id = self.questions.submit(text, stamp)
+            query_id = self.questions.submit(text, stamp, client)
         except QueryBacklogFull:
             self._stats.add('queries_refused')
             raise

@@ -7,6 +7,11 @@ would take longer than that to come out (an estimate from the answers measured s
 one still queued after that long is given up (``expired``), so under a flood every question
 is answered soon or refused, never kept waiting long.
 
+Clients (a name the asker gives; '' is the anonymous client) take turns: the oldest question
+of the client served longest ago goes next, and a client with no question waiting is let in
+even when others fill ``max_queries`` (up to twice that in all), so one client's flood cannot
+lock the others out.
+
 The decoder takes one question at a time between frame steps, and on a live stream, after an
 answer of T seconds the frames get T seconds before the next question (``frames_turn``), so a
 flood of questions and a busy camera share the model. Query ids never repeat: give every
@@ -15,6 +20,7 @@ backlog of a process the same id counter. Thread-safe.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 import time
@@ -33,6 +39,7 @@ class Question(NamedTuple):
     stamp: float
     query_id: int
     submitted: float   # perf_counter when it was asked (its latency starts there)
+    client: str = ''   # who asked ('' the anonymous client)
 
 
 class QuestionBacklog:
@@ -48,21 +55,35 @@ class QuestionBacklog:
         self._ids = query_ids if query_ids is not None else itertools.count(1)
         self._lock = threading.Lock()
         self._queued: deque[Question] = deque()   # not handed to the session yet
-        self._pending: set[int] = set()           # submitted, not answered yet
+        self._pending: dict[int, str] = {}        # submitted, not answered yet: id -> client
+        self._served: dict[str, int] = {}         # client -> its last turn (take)
+        self._turn = 0
         self._started: dict[int, float] = {}      # being answered: query id -> first token
         self._answer_s = 0.0                      # an answer's length (mean of the last ones)
         self._late_s = 0.0                        # how much later answers start than estimated
         self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
         self._frames_until = 0.0                  # the frames' turn ends then (monotonic)
 
-    def submit(self, text: str, stamp: float) -> int:
-        """Queue a question; return its id, or raise QueryBacklogFull with the reason."""
+    def submit(self, text: str, stamp: float, client: str = '') -> int:
+        """Queue a question of ``client``; return its id, or raise QueryBacklogFull with why.
+
+        At most ``max_queries`` wait, but a client with none waiting may add one (up to twice
+        that in all), so a flood from one client cannot lock the others out.
+        """
         with self._lock:
-            if self.max_queries is not None and len(self._pending) >= self.max_queries:
-                raise QueryBacklogFull(
-                    f'{len(self._pending)} questions are waiting already (at most '
-                    f'{self.max_queries}): ask again after an answer')
-            wait = self._expected_wait(self._clock())
+            total = len(self._pending)
+            own = sum(1 for asker in self._pending.values() if asker == client)
+            limit = self.max_queries
+            if limit is not None and own >= limit:
+                raise QueryBacklogFull(f'{own} questions of this client are waiting already '
+                                       f'(at most {limit}): ask again after an answer')
+            if limit is not None and own and total >= limit:
+                raise QueryBacklogFull(f'{total} questions are waiting already (at most '
+                                       f'{limit}): ask again after an answer')
+            if limit is not None and total >= 2 * limit:
+                raise QueryBacklogFull(f'{total} questions of several clients are waiting '
+                                       f'already (at most {2 * limit}): ask again later')
+            wait = self._expected_wait(self._clock(), client)
             if self.max_wait is not None and wait > self.max_wait:
                 ahead = (f'about {wait:.1f} s' if wait != float('inf')
                          else 'an unknown time (no answer measured yet)')
@@ -70,15 +91,27 @@ class QuestionBacklog:
                     f'busy: the answers ahead need {ahead} (max_query_wait '
                     f'{self.max_wait:g} s): ask again in a moment')
             query_id = next(self._ids)
-            self._pending.add(query_id)
+            self._pending[query_id] = client
             self._estimates[query_id] = (self._clock(), wait)
-            self._queued.append(Question(text, float(stamp), query_id, time.perf_counter()))
+            self._queued.append(Question(text, float(stamp), query_id, time.perf_counter(),
+                                         client))
         return query_id
 
     def take(self) -> Question | None:
-        """Hand the oldest queued question over (the decoder thread), or None."""
+        """Hand a question over (the decoder thread), or None: clients take turns.
+
+        The oldest question of the client served longest ago (never: first) goes next.
+        """
         with self._lock:
-            return self._queued.popleft() if self._queued else None
+            if not self._queued:
+                return None
+            question = min(self._queued, key=lambda q: self._served.get(q.client, -1))
+            self._queued.remove(question)
+            self._turn += 1
+            self._served[question.client] = self._turn
+            waiting = set(self._pending.values())   # forget clients with nothing waiting
+            self._served = {c: t for c, t in self._served.items() if c in waiting}
+            return question
 
     def expired(self) -> list[Question]:
         """Take back the questions not handed over within ``max_wait`` of being asked.
@@ -131,7 +164,7 @@ class QuestionBacklog:
         On a live stream the frames then get as long as the answer took.
         """
         with self._lock:
-            self._pending.discard(query_id)
+            self._pending.pop(query_id, None)
             self._estimates.pop(query_id, None)
             start = self._started.pop(query_id, None)
             if start is not None:
@@ -145,17 +178,23 @@ class QuestionBacklog:
         """Whether it is the frames' turn (after a long answer), no question taken."""
         return self._clock() < self._frames_until
 
-    def _expected_wait(self, now: float) -> float:
+    def _expected_wait(self, now: float, client: str = '') -> float:
         # Until a question asked now would start: the frames' turn left, then per question
         # ahead an answer (less what the one being answered has done) and the frames' turn
         # after it, and how late answers started against this estimate so far (the model's
-        # own words in progress, the prompt, a busy machine). No answer measured yet: 0 with
-        # none ahead (a first question is never refused for time), unknown with one ahead.
+        # own words in progress, the prompt, a busy machine). Ahead of a client's question:
+        # its own waiting ones, and of every other client at most as many as get a turn
+        # before it (one per turn of its own).
+        # No answer measured yet: 0 with none ahead (a first question is never refused for
+        # time), unknown with one ahead.
         if not self._answer_s and self._pending:
             return float('inf')
         per_question = self._answer_s * (2 if self.frames_turn else 1)
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
-        return (max(0.0, self._frames_until - now) + len(self._pending) * per_question - done
+        own = sum(1 for asker in self._pending.values() if asker == client)
+        others = collections.Counter(a for a in self._pending.values() if a != client)
+        ahead = own + sum(min(n, own + 1) for n in others.values())
+        return (max(0.0, self._frames_until - now) + ahead * per_question - done
                 + self._late_s)
 
     @property
