@@ -43,7 +43,7 @@ class Question(NamedTuple):
 
 
 class QuestionBacklog:
-    """Questions submitted and not answered yet; the not-yet-handed-over ones in order."""
+    """Questions submitted and not answered yet; the not-yet-handed-over ones in turns."""
 
     def __init__(self, max_queries: int | None = None, query_ids: Iterator[int] | None = None,
                  max_wait: float | None = None, frames_turn: bool = True,
