@@ -3,7 +3,6 @@
 import threading
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from live_ros.streaming.camera_rows import CameraRows, Step
 from live_ros.streaming.pipeline import StreamPipeline
 from live_ros.streaming.session import StreamingSession
 from live_ros.testing.tiny_models import build_tiny_live_model, steer_frame_decisions
+from engine_helpers import feed_at_once, random_frames, summary
 
 BOUND = 600
 
@@ -149,14 +149,9 @@ def test_pipelines_on_rows_fed_at_once_speak_as_each_alone(model):
     The talker speaks after every frame, the other camera decides for itself; whether a step
     batches depends on timing, the responses must not.
     """
-    rng = np.random.default_rng(5)
-    videos = {cam: [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(10)]
-              for cam in ('talker', 'other')}
+    videos = {cam: random_frames(10, seed) for seed, cam in enumerate(('talker', 'other'))}
     settings = {'talker': dict(response_threshold=1.01), 'other': {}}
     common = dict(max_new_tokens=3, engine='fast', context_budget=BOUND)
-
-    def summary(responses):
-        return [(r.frame_index, r.stream_time, r.token_ids) for r in responses]
 
     alone = {}
     for cam, video in videos.items():
@@ -175,16 +170,7 @@ def test_pipelines_on_rows_fed_at_once_speak_as_each_alone(model):
         for i, frame in enumerate(videos[cam]):
             pipes[cam].submit_frame(frame, i * 0.5)
 
-    try:
-        feeders = [threading.Thread(target=feed, args=(cam,)) for cam in pipes]
-        for thread in feeders:
-            thread.start()
-        for thread in feeders:
-            thread.join(60)
-        assert all(pipe.wait_idle(60) for pipe in pipes.values())
-        stats = {cam: pipe.stats() for cam, pipe in pipes.items()}
-    finally:
-        assert all([pipe.close() for pipe in pipes.values()])
+    stats = feed_at_once(pipes, feed, timeout=60)
     for cam in pipes:
         assert stats[cam]['errors'] == 0, stats[cam]['last_error']
         assert stats[cam]['frames_decoded'] == 10

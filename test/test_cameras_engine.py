@@ -3,27 +3,19 @@
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from live_ros.streaming.fair_lock import FairLock, model_turns
 from live_ros.streaming.pipeline import StreamPipeline
 from live_ros.streaming.session import StreamingSession
 from live_ros.testing.tiny_models import build_tiny_live_model
+from engine_helpers import feed_at_once, random_frames, summary
 
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     return build_tiny_live_model(tmp_path_factory.mktemp('tiny'))[0]
 
-
-def frames(n, seed):
-    rng = np.random.default_rng(seed)
-    return [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(n)]
-
-
-def summary(responses):
-    return [(r.query_id, r.frame_index, r.stream_time, r.token_ids, r.text) for r in responses]
 
 
 def test_fair_lock_serves_in_arrival_order():
@@ -50,7 +42,7 @@ def test_fair_lock_serves_in_arrival_order():
 
 def test_cameras_on_one_model_speak_as_each_stream_alone(model):
     """Two pipelines of one model, fed at once from two threads == each session alone."""
-    videos = {'front': frames(10, seed=0), 'rear': frames(10, seed=1)}
+    videos = {'front': random_frames(10, seed=0), 'rear': random_frames(10, seed=1)}
     questions = {'front': {3: 'What am I doing?'}, 'rear': {6: 'Where is the cup?'}}
     settings = dict(max_new_tokens=4, response_threshold=1.01)   # speaks after every frame
     alone = {}
@@ -72,16 +64,7 @@ def test_cameras_on_one_model_speak_as_each_stream_alone(model):
                 pipes[cam].submit_query(questions[cam][i], i * 0.5)
             pipes[cam].submit_frame(frame, i * 0.5)
 
-    try:
-        feeders = [threading.Thread(target=feed, args=(cam,)) for cam in videos]
-        for thread in feeders:
-            thread.start()
-        for thread in feeders:
-            thread.join(120)
-        assert all(pipe.wait_idle(120) for pipe in pipes.values())
-        stats = {cam: pipe.stats() for cam, pipe in pipes.items()}
-    finally:
-        assert all([pipe.close() for pipe in pipes.values()])
+    stats = feed_at_once(pipes, feed)
     for cam in videos:
         assert stats[cam]['errors'] == 0, stats[cam]['last_error']
         assert summary(got[cam]) == summary(alone[cam]), cam
@@ -95,12 +78,12 @@ def test_a_long_answer_on_one_camera_does_not_stall_another(model):
     quiet = StreamPipeline.for_model(model, max_new_tokens=60, response_threshold=0.0,
                                      drop_frames=False, queue_size=4)
     try:
-        for i, frame in enumerate(frames(8, seed=2)):
+        for i, frame in enumerate(random_frames(8, seed=2)):
             talker.submit_frame(frame, i * 0.5)
         deadline = time.monotonic() + 60
         while not talker.session.cache_tokens and time.monotonic() < deadline:
             time.sleep(0.001)   # the talker is decoding its first answer
-        for i, frame in enumerate(frames(8, seed=3)):
+        for i, frame in enumerate(random_frames(8, seed=3)):
             quiet.submit_frame(frame, i * 0.5)
         assert quiet.wait_idle(120)
         talked = talker.stats()['responses']
