@@ -71,8 +71,9 @@ class QuestionBacklog:
         that in all), so a flood from one client cannot lock the others out.
         """
         with self._lock:
-            total = len(self._pending)
-            own = sum(1 for asker in self._pending.values() if asker == client)
+            now = self._clock()
+            askers = collections.Counter(self._pending.values())
+            total, own = len(self._pending), askers[client]
             limit = self.max_queries
             if limit is not None and own >= limit:
                 raise QueryBacklogFull(f'{own} questions of this client are waiting already '
@@ -83,7 +84,7 @@ class QuestionBacklog:
             if limit is not None and total >= 2 * limit:
                 raise QueryBacklogFull(f'{total} questions of several clients are waiting '
                                        f'already (at most {2 * limit}): ask again later')
-            wait = self._expected_wait(self._clock(), client)
+            wait = self._expected_wait(now, client, askers)
             if self.max_wait is not None and wait > self.max_wait:
                 ahead = (f'about {wait:.1f} s' if wait != float('inf')
                          else 'an unknown time (no answer measured yet)')
@@ -92,7 +93,7 @@ class QuestionBacklog:
                     f'{self.max_wait:g} s): ask again in a moment')
             query_id = next(self._ids)
             self._pending[query_id] = client
-            self._estimates[query_id] = (self._clock(), wait)
+            self._estimates[query_id] = (now, wait)
             self._queued.append(Question(text, float(stamp), query_id, time.perf_counter(),
                                          client))
         return query_id
@@ -178,7 +179,7 @@ class QuestionBacklog:
         """Whether it is the frames' turn (after a long answer), no question taken."""
         return self._clock() < self._frames_until
 
-    def _expected_wait(self, now: float, client: str = '') -> float:
+    def _expected_wait(self, now: float, client: str, askers: collections.Counter) -> float:
         # Until a question asked now would start: the frames' turn left, then per question
         # ahead an answer (less what the one being answered has done) and the frames' turn
         # after it, and how late answers started against this estimate so far (the model's
@@ -191,9 +192,9 @@ class QuestionBacklog:
             return float('inf')
         per_question = self._answer_s * (2 if self.frames_turn else 1)
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
-        own = sum(1 for asker in self._pending.values() if asker == client)
-        others = collections.Counter(a for a in self._pending.values() if a != client)
-        ahead = own + sum(min(n, own + 1) for n in others.values())
+        # ``askers``: waiting questions per client
+        own = askers[client]
+        ahead = own + sum(min(n, own + 1) for asker, n in askers.items() if asker != client)
         return (max(0.0, self._frames_until - now) + ahead * per_question - done
                 + self._late_s)
 
