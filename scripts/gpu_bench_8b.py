@@ -36,7 +36,8 @@ live_ros/streaming/baselines.py, the sessions live-eval and live-bench use) run 
 stream on the fast path with the same schedule. The cost at stream minute 60 against minute 1
 comes from live_ros.cli.bench.growth (the session primed with the history the bounded context
 holds there). Last, several cameras on the one model (``--cameras 1,2,4,8``, each a real-time
-``--fps`` stream of ``--camera-seconds`` with its own session and static cache, uncompiled):
+``--fps`` stream of ``--camera-seconds`` with its own session and row of one static cache,
+steps batched across cameras, uncompiled):
 total and per-camera frames used, lag and peak memory (live_ros.benchmark.cameras).
 
 Usage: ``python scripts/gpu_bench_8b.py`` (GPU, < 6 min) or ``--tiny`` (CPU, tiny shapes,
