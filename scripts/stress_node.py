@@ -151,12 +151,14 @@ def flood(probe, n, seconds, resets, fps):
     start_s = [probe.first_words[q] - t for t, q in accepted
                if q in probe.first_words and q not in expired]
     expired_s = [probe.answers[q] - t for t, q in accepted if q in expired]
-    # frames decoded per second over 2-second windows, against the model's rate
+    # frames decoded in 2-second windows (between /diagnostics reports), against the frames
+    # the model's rate has in the window (2 fps: 4 in 2.0-2.2 s; frames come whole)
     windows = [decoded[0]]
     for point in decoded[1:]:
         if point[0] - windows[-1][0] >= 2.0:
             windows.append(point)
-    shares = [(b[1] - a[1]) / ((b[0] - a[0]) * fps) for a, b in zip(windows, windows[1:])
+    shares = [(b[1] - a[1]) / max(1, round((b[0] - a[0]) * fps))
+              for a, b in zip(windows, windows[1:])
               if b[1] >= a[1]]   # a reset restarts the count
     refused = [r for _, r in replies if r is not None and not r.accepted]
     return {

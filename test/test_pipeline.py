@@ -307,16 +307,19 @@ def test_a_question_kept_past_max_query_wait_is_delivered_as_expired(model):
 def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     """A question flood cannot starve a live camera: answers get at most half the decoder.
 
-    The rule itself, on a pipeline whose threads are not running: after an answer that took
-    T seconds, the next question waits T seconds while frames keep coming; offline it never
-    waits, and a paused camera does not hold questions back.
+    The rule itself, on a pipeline whose threads are not running: after a response (an answer
+    or the model's own words) that took T seconds, the next question waits T seconds while
+    frames keep coming; offline it never waits, and a paused camera does not hold questions
+    back.
     """
     from live_ros.streaming.response import Response
 
     def answer(pipe, query_id, seconds):
         pipe.on_token(query_id, 'Yes', 0.0)   # its first token ...
         time.sleep(seconds)
-        pipe.on_response(Response('Yes.', 0.0, 0, query_id=query_id))   # ... and its end
+        pipe.on_token(query_id, 'Yes.', 0.0)   # ... its last ...
+        pipe.on_response(Response('Yes.', 0.0, 0, query_id=query_id))
+        pipe._spoke()   # ... and the decoder step that spoke ends
 
     live = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=5.0)
     answer(live, 1, 0.3)
@@ -324,6 +327,11 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     assert not live._take_query() and live.queries_waiting == 1   # the frames' turn
     time.sleep(0.35)
     assert live._take_query()   # the answer's 0.3 s have passed
+    answer(live, 0, 0.3)   # the model speaks on its own
+    live.submit_query('And then?', 0.0)
+    assert not live._take_query()   # the frames' turn again
+    time.sleep(0.35)
+    assert live._take_query()
 
     offline = StreamPipeline(model, StreamingSession(model), start=False, drop_frames=False)
     answer(offline, 1, 0.3)

@@ -21,6 +21,7 @@ def answer(backlog, clock, seconds):
     backlog.started(question.query_id)
     clock.now += seconds
     backlog.answered(question.query_id)
+    backlog.spoke(seconds)   # the decoder step that answered ends
     return question.query_id
 
 
@@ -77,17 +78,17 @@ def test_answer_length_is_a_running_mean_and_a_reset_ends_the_frames_turn():
     clock = Clock()
     backlog = QuestionBacklog(max_wait=3.0, clock=clock)
     backlog.submit('What?', 0.0)
-    answer(backlog, clock, 10.0)
-    with pytest.raises(QueryBacklogFull, match='about 10.0 s'):
-        backlog.submit('Now?', 0.0)   # the frames' turn after an answer of 10 s
+    answer(backlog, clock, 10.0)   # the frames' turn: at most half of max_wait, 1.5 s
+    clock.now += 1.4
+    assert backlog.frames_turn_now()
     backlog.drain()   # a reset ends it
     assert not backlog.frames_turn_now()
     backlog.submit('Now?', 0.0)
     answer(backlog, clock, 0.0)   # the mean: 0.7 * 10 + 0.3 * 0 = 7 s an answer
     backlog.drain()
     backlog.submit('A short one?', 0.0)
-    with pytest.raises(QueryBacklogFull, match='about 14.0 s'):
-        backlog.submit('And another?', 0.0)   # 7 s of answer and 7 s of frames ahead
+    with pytest.raises(QueryBacklogFull, match='about 8.5 s'):
+        backlog.submit('And another?', 0.0)   # 7 s of answer and 1.5 s of frames ahead
 
 
 def test_the_estimate_learns_how_late_answers_start():
@@ -100,6 +101,7 @@ def test_the_estimate_learns_how_late_answers_start():
     backlog.started(first)
     clock.now += 1.0
     backlog.answered(first)   # an answer of 1 s; the frames' turn: 1 s
+    backlog.spoke(1.0)
     clock.now += 1.0
     second = backlog.submit('And now?', 0.0)   # 0 s + 0.3 s late (0.3 * 1 s)
     backlog.take()
@@ -116,9 +118,9 @@ def test_a_question_not_handed_over_in_time_is_given_up():
     clock = Clock()
     backlog = QuestionBacklog(max_wait=2.0, clock=clock)
     first = backlog.submit('What?', 0.0)
-    clock.now += 1.5
+    clock.now += 1.8   # given up EXPIRY_SLACK_S before the bound, so the notice is out by then
     assert backlog.expired() == []
-    clock.now += 1.0
+    clock.now += 0.1
     assert [q.query_id for q in backlog.expired()] == [first]
     assert backlog.take() is None and backlog.waiting == 1   # pending until delivered
     backlog.answered(first)

@@ -110,7 +110,7 @@ PARAMETERS = (
           'Questions waiting for an answer, over the ask service, the ask action and the '
           'query topic together; more are refused at once with the reason.',
           min_value=1, max_value=1000),
-    Param('max_query_wait', 10.0,
+    Param('max_query_wait', 2.0,
           'A question whose answer would start later than this many seconds (the answers '
           'ahead of it, as measured so far) is refused at once with the reason, and one still '
           "waiting after that long ends as cut 'expired'; 0 = no limit.",

@@ -14,9 +14,10 @@ nothing is skipped (offline runs that must see every frame).
 Queries are handed to the session in the decoder thread, which orders them with frames by
 timestamp (a query at t is answered after the last frame at or before t), one between two
 frame steps. A flood of questions and a busy camera share the decoder: on a live stream
-(``drop_frames``) an answer that took T seconds to decode is followed by T seconds of frames
-before the next question is taken (while frames keep coming), so questions get at most half
-of the decoder and the camera the rest; offline every question goes in at its time.
+(``drop_frames``) a response that took T seconds to decode (an answer, or the model's own
+words) is followed by T seconds of frames (at most half of ``max_query_wait``) before the
+next question is taken (while frames keep coming), so questions get at most half of the
+decoder and the camera the rest; offline every question goes in at its time.
 At most ``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later
 than that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py); one
 still not taken after that long is delivered as cut ``expired``.
@@ -78,6 +79,7 @@ class StreamPipeline(ResponseStreamer):
         self._frames = FrameEncoder(model, self._encoded, self._stats, self.queue_size,
                                     self.batch_size, drop_frames)
         self._newest_stamp = None
+        self._speech = None       # (first, last) token time of this decoder step's responses
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
         if start:   # else a configured, inactive lifecycle node: start() later
@@ -254,11 +256,13 @@ class StreamPipeline(ResponseStreamer):
                 if item is None:
                     if self.session.queries and self._idle():
                         self._guard('answer', self.session.flush_queries)
+                        self._spoke()
                     continue
                 self._last_activity = time.monotonic()
                 items = [item] + self._waiting_frames()
                 try:
                     self._decode(items)
+                    self._spoke()
                 finally:
                     for _ in items:
                         self._encoded.task_done()
@@ -324,9 +328,12 @@ class StreamPipeline(ResponseStreamer):
 
     # -- the session's streamer ------------------------------------------------------------
     def on_token(self, query_id: int, text: str, stream_time: float) -> None:
-        """Hand the growing text on (decoder thread)."""
+        """Hand the growing text on (decoder thread); questions past their wait expire."""
+        now = time.monotonic()
+        self._speech = (self._speech[0] if self._speech else now, now)
         if query_id:
             self.questions.started(query_id)
+        self._expire_questions()
         if self.streamer is not None:
             try:
                 self.streamer.on_token(query_id, text, stream_time)
@@ -349,6 +356,13 @@ class StreamPipeline(ResponseStreamer):
         """Deliver a question dropped before its answer as a cancelled Response."""
         self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
                                   query_id=query_id, cancelled=True, query=text, cut=cut))
+
+    def _spoke(self):
+        """After a decoder step that spoke: the frames' turn, as long as the speech (live)."""
+        if self._speech is not None:
+            first, last = self._speech
+            self._speech = None
+            self.questions.spoke(last - first)
 
     def _expire_questions(self):
         """Deliver the questions not started within max_query_wait as cut 'expired'."""

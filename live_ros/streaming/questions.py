@@ -12,10 +12,12 @@ of the client served longest ago goes next, and a client with no question waitin
 even when others fill ``max_queries`` (up to twice that in all), so one client's flood cannot
 lock the others out.
 
-The decoder takes one question at a time between frame steps, and on a live stream, after an
-answer of T seconds the frames get T seconds before the next question (``frames_turn``), so a
-flood of questions and a busy camera share the model. Query ids never repeat: give every
-backlog of a process the same id counter. Thread-safe.
+The decoder takes one question at a time between frame steps, and on a live stream, after a
+response of T seconds (an answer, or the model speaking on its own) the frames get T seconds
+(at most half of ``max_wait``) before the next question (``frames_turn``), so a flood of
+questions and a busy camera share the model: the frames never wait for more than one response
+in a row. Query ids never repeat: give every backlog of a process the same id counter.
+Thread-safe.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ import threading
 import time
 from collections import deque
 from typing import Callable, Iterator, NamedTuple
+
+
+# A queued question is given up this much before ``max_wait`` is over: the decoder looks at
+# most a token step or a frame step apart, so the notice still comes out within the bound.
+EXPIRY_SLACK_S = 0.15
 
 
 class QueryBacklogFull(RuntimeError):
@@ -118,14 +125,16 @@ class QuestionBacklog:
         """Take back the questions not handed over within ``max_wait`` of being asked.
 
         The estimate at submit is only an estimate (the model may start speaking on its own);
-        this makes the bound hold: a question starts within ``max_wait``, or is given up.
+        this makes the bound hold: a question starts within ``max_wait``, or is given up
+        (``EXPIRY_SLACK_S`` early, so that the notice is out by then).
         """
         if self.max_wait is None:
             return []
         with self._lock:
             now = self._clock()
+            bound = max(0.0, self.max_wait - EXPIRY_SLACK_S)
             late = [q for q in self._queued
-                    if now - self._estimates.get(q.query_id, (now, 0.0))[0] > self.max_wait]
+                    if now - self._estimates.get(q.query_id, (now, 0.0))[0] > bound]
             for question in late:
                 self._queued.remove(question)
         return late
@@ -160,20 +169,26 @@ class QuestionBacklog:
                 self._late_s = 0.7 * self._late_s + 0.3 * late
 
     def answered(self, query_id: int) -> None:
-        """Note that a question got its (possibly cancelled) answer.
-
-        On a live stream the frames then get as long as the answer took.
-        """
+        """Note that a question got its (possibly cancelled) answer."""
         with self._lock:
             self._pending.pop(query_id, None)
             self._estimates.pop(query_id, None)
             start = self._started.pop(query_id, None)
             if start is not None:
-                now = self._clock()
-                took = now - start
+                took = self._clock() - start
                 self._answer_s = took if not self._answer_s else 0.7 * self._answer_s + 0.3 * took
-                if self.frames_turn:
-                    self._frames_until = now + took
+
+    def spoke(self, seconds: float) -> None:
+        """Note that the decoder spoke for ``seconds`` (answers or its own words, in a row).
+
+        On a live stream the frames then get as long before the next question is taken, but
+        at most half of ``max_wait``: a question asked now must still be able to start in time.
+        """
+        if self.max_wait is not None:
+            seconds = min(seconds, self.max_wait / 2)
+        if self.frames_turn and seconds > 0:
+            with self._lock:
+                self._frames_until = max(self._frames_until, self._clock() + seconds)
 
     def frames_turn_now(self) -> bool:
         """Whether it is the frames' turn (after a long answer), no question taken."""
@@ -190,7 +205,8 @@ class QuestionBacklog:
         # time), unknown with one ahead.
         if not self._answer_s and self._pending:
             return float('inf')
-        per_question = self._answer_s * (2 if self.frames_turn else 1)
+        turn = min(self._answer_s, self.max_wait / 2) if self.max_wait else self._answer_s
+        per_question = self._answer_s + (turn if self.frames_turn else 0.0)
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
         # ``askers``: waiting questions per client
         own = askers[client]
