@@ -49,6 +49,7 @@ class Probe:
         self.answers = {}   # query_id -> monotonic time of the final response
         self.first_words = {}   # query_id -> monotonic time of its first words (partial or final)
         self.cuts = {}   # query_id -> why its final response was cut ('' when it was not)
+        self.finals = []   # (monotonic time, query_id, words, cut) of every final response
         self.diagnostics = []   # (monotonic time, {key: value})
         self.node.create_subscription(Response, 'response', self.on_response, RESPONSE_QOS)
         self.node.create_subscription(Response, 'response_partial', self.on_response,
@@ -69,6 +70,8 @@ class Probe:
     def on_response(self, msg):
         if msg.query_id:
             self.first_words.setdefault(msg.query_id, time.monotonic())
+        if not msg.partial:
+            self.finals.append((time.monotonic(), msg.query_id, len(msg.text.split()), msg.cut))
         if msg.query_id and not msg.partial:
             self.answers.setdefault(msg.query_id, time.monotonic())
             self.cuts.setdefault(msg.query_id, msg.cut)
@@ -157,12 +160,12 @@ def flood(probe, n, seconds, resets, fps):
     for point in decoded[1:]:
         if point[0] - windows[-1][0] >= 2.0:
             windows.append(point)
-    shares = [(b[1] - a[1]) / max(1, round((b[0] - a[0]) * fps))
-              for a, b in zip(windows, windows[1:])
-              if b[1] >= a[1]]   # a reset restarts the count
+    pairs = [(a, b) for a, b in zip(windows, windows[1:])
+             if b[1] >= a[1]]   # a reset restarts the count
+    shares = [(b[1] - a[1]) / max(1, round((b[0] - a[0]) * fps)) for a, b in pairs]
     refused = [r for _, r in replies if r is not None and not r.accepted]
     return {
-        'questions': n, 'seconds': seconds,
+        'questions': n, 'seconds': seconds, 'started_at': round(start, 3),
         'replied': sum(r is not None for _, r in replies), 'accepted': len(accepted),
         'reply_s_max': max(reply_s) if reply_s else None,
         'refused': len(refused),
@@ -179,7 +182,14 @@ def flood(probe, n, seconds, resets, fps):
                             if normal['query_id'] in probe.answers else None),
         'frames_used_share_min': min(shares) if shares else None,
         'frames_used_share_mean': statistics.fmean(shares) if shares else None,
+        # per window: seconds from the flood's start, frames decoded, frames the rate has
+        'frames_windows': [(round(a[0] - start, 2), b[1] - a[1], round((b[0] - a[0]) * fps))
+                           for a, b in pairs],
         'reset_s': reset_times,
+        # the final responses from the flood's start: seconds, query id (0: the model's own
+        # words), words, cut
+        'responses': [(round(t - start, 2), q, words, cut)
+                      for t, q, words, cut in probe.finals if t >= start],
     }
 
 
@@ -265,10 +275,14 @@ def main(argv=None):
     finally:
         if probe is not None:
             probe.close()
+            # the --out file keeps the frame counts of every report (monotonic seconds)
+            result['diagnostics'] = [(round(t, 3), {k: v for k, v in d.items()
+                                                    if k.startswith(('frames_', 'lag'))})
+                                     for t, d in probe.diagnostics]
         codes = [child.stop() for child in reversed(children)]
         result['exit_codes'] = codes
         rclpy.try_shutdown()
-    summary = {k: v for k, v in result.items()}
+    summary = {k: v for k, v in result.items() if k != 'diagnostics'}
     if 'soak' in summary:
         summary['soak'] = {k: v for k, v in summary['soak'].items() if k != 'samples'}
     print(json.dumps(summary, indent=1))

@@ -327,11 +327,15 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     assert not live._take_query() and live.queries_waiting == 1   # the frames' turn
     time.sleep(0.35)
     assert live._take_query()   # the answer's 0.3 s have passed
-    answer(live, 0, 0.3)   # the model speaks on its own
     live.submit_query('And then?', 0.0)
-    assert not live._take_query()   # the frames' turn again
+    assert not live._take_query()   # one at a time: the session holds one to answer
+
+    own = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=5.0)
+    answer(own, 0, 0.3)   # the model speaks on its own
+    own.submit_query('And now?', 0.0)
+    assert not own._take_query()   # the frames' turn too
     time.sleep(0.35)
-    assert live._take_query()
+    assert own._take_query()
 
     offline = StreamPipeline(model, StreamingSession(model), start=False, drop_frames=False)
     answer(offline, 1, 0.3)

@@ -125,7 +125,27 @@ def test_a_question_not_handed_over_in_time_is_given_up():
     assert backlog.take() is None and backlog.waiting == 1   # pending until delivered
     backlog.answered(first)
     assert backlog.waiting == 0
+    # estimated 0 s, given up 1.9 s later: the estimate learns it (0.3 * 1.9 s late)
+    backlog.max_wait = 0.5
+    with pytest.raises(QueryBacklogFull, match='about 0.6 s'):
+        backlog.submit('Again?', 0.0)
     assert QuestionBacklog().expired() == []   # no bound: never
+
+
+def test_questions_are_given_up_early_enough_for_first_words_in_time():
+    """First words 0.5 s after hand-over: queued ones are given up 0.15 s earlier too."""
+    clock = Clock()
+    backlog = QuestionBacklog(max_wait=2.0, clock=clock)
+    first = backlog.submit('What?', 0.0)
+    backlog.take()
+    clock.now += 0.5
+    backlog.started(first)   # hand-over to first words: 0.5 s (running mean 0.15 s)
+    backlog.answered(first)
+    second = backlog.submit('And now?', 0.0)
+    clock.now += 1.65
+    assert backlog.expired() == []
+    clock.now += 0.1   # 2 - 0.15 (slack) - 0.15 (first words) = 1.7 s
+    assert [q.query_id for q in backlog.expired()] == [second]
 
 
 def test_clients_take_turns_and_one_client_cannot_lock_the_others_out():

@@ -252,20 +252,18 @@ class StreamPipeline(ResponseStreamer):
                 return
             with self._session_lock:
                 self._apply_settings()
-                self._take_query()
-                if item is None:
-                    if self.session.queries and self._idle():
-                        self._guard('answer', self.session.flush_queries)
-                        self._spoke()
-                    continue
-                self._last_activity = time.monotonic()
-                items = [item] + self._waiting_frames()
-                try:
-                    self._decode(items)
-                    self._spoke()
-                finally:
-                    for _ in items:
-                        self._encoded.task_done()
+                self._take_query()   # answered at once when its time has come
+                if item is not None:
+                    self._last_activity = time.monotonic()
+                    items = [item] + self._waiting_frames()
+                    try:
+                        self._decode(items)
+                    finally:
+                        for _ in items:
+                            self._encoded.task_done()
+                elif self.session.queries and self._idle():
+                    self._guard('answer', self.session.flush_queries)
+                self._spoke()
 
     def _waiting_frames(self):
         """Take the encoded frames queued behind the one just taken (a backlog), not waiting."""
@@ -304,11 +302,14 @@ class StreamPipeline(ResponseStreamer):
                         stream_lag_s=(self._newest_stamp or stamps[-1]) - stamps[-1])
 
     def _take_query(self):
-        """Hand the oldest waiting question to the session (one per decoder step).
+        """Hand the next question to the session (one per decoder step).
 
-        Not while it is the frames' turn after a long answer (live streams, frames coming).
+        On a live stream, one at a time (the session would answer the ones it holds in a row
+        at its next frame) and not in the frames' turn after a response, frames coming.
         """
         self._expire_questions()
+        if self.drop_frames and self.session.queries:
+            return False
         if self.questions.frames_turn_now() and not self._idle():
             return False
         question = self.questions.take()

@@ -30,8 +30,9 @@ from collections import deque
 from typing import Callable, Iterator, NamedTuple
 
 
-# A queued question is given up this much before ``max_wait`` is over: the decoder looks at
-# most a token step or a frame step apart, so the notice still comes out within the bound.
+# A queued question is given up this much (and the time from hand-over to first words, as
+# measured) before ``max_wait`` is over: the decoder looks a token step or a frame step
+# apart, so the notice, or the first words of one handed over just in time, come out by then.
 EXPIRY_SLACK_S = 0.15
 
 
@@ -66,6 +67,8 @@ class QuestionBacklog:
         self._served: dict[str, int] = {}         # client -> its last turn (take)
         self._turn = 0
         self._started: dict[int, float] = {}      # being answered: query id -> first token
+        self._taken: dict[int, float] = {}        # handed over: query id -> then
+        self._prefill_s = 0.0                     # hand-over to first words (running mean)
         self._answer_s = 0.0                      # an answer's length (mean of the last ones)
         self._late_s = 0.0                        # how much later answers start than estimated
         self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
@@ -115,6 +118,7 @@ class QuestionBacklog:
                 return None
             question = min(self._queued, key=lambda q: self._served.get(q.client, -1))
             self._queued.remove(question)
+            self._taken[question.query_id] = self._clock()
             self._turn += 1
             self._served[question.client] = self._turn
             waiting = set(self._pending.values())   # forget clients with nothing waiting
@@ -126,17 +130,19 @@ class QuestionBacklog:
 
         The estimate at submit is only an estimate (the model may start speaking on its own);
         this makes the bound hold: a question starts within ``max_wait``, or is given up
-        (``EXPIRY_SLACK_S`` early, so that the notice is out by then).
+        early enough (``EXPIRY_SLACK_S`` and the measured hand-over to first words) that the
+        notice, or the first words of one handed over just in time, are out by then.
         """
         if self.max_wait is None:
             return []
         with self._lock:
             now = self._clock()
-            bound = max(0.0, self.max_wait - EXPIRY_SLACK_S)
+            bound = max(0.0, self.max_wait - EXPIRY_SLACK_S - self._prefill_s)
             late = [q for q in self._queued
                     if now - self._estimates.get(q.query_id, (now, 0.0))[0] > bound]
-            for question in late:
+            for question in late:   # later than estimated by at least this much: learn it
                 self._queued.remove(question)
+                self._learn_late(now, question.query_id)
         return late
 
     def withdraw(self, query_id: int) -> tuple[bool, Question | None]:
@@ -154,6 +160,7 @@ class QuestionBacklog:
         with self._lock:
             queued, self._queued = list(self._queued), deque()
             self._started.clear()
+            self._taken.clear()
             self._estimates.clear()
             self._frames_until = 0.0
         return queued
@@ -163,16 +170,23 @@ class QuestionBacklog:
         with self._lock:
             now = self._clock()
             self._started.setdefault(query_id, now)
-            asked, estimate = self._estimates.pop(query_id, (None, None))
-            if asked is not None and estimate != float('inf'):
-                late = max(0.0, now - asked - estimate)
-                self._late_s = 0.7 * self._late_s + 0.3 * late
+            self._learn_late(now, query_id)
+            taken = self._taken.pop(query_id, None)
+            if taken is not None:
+                self._prefill_s = 0.7 * self._prefill_s + 0.3 * (now - taken)
+
+    def _learn_late(self, now: float, query_id: int) -> None:
+        # How much later than estimated a question started (or was given up): a running mean.
+        asked, estimate = self._estimates.pop(query_id, (None, None))
+        if asked is not None and estimate != float('inf'):
+            self._late_s = 0.7 * self._late_s + 0.3 * max(0.0, now - asked - estimate)
 
     def answered(self, query_id: int) -> None:
         """Note that a question got its (possibly cancelled) answer."""
         with self._lock:
             self._pending.pop(query_id, None)
             self._estimates.pop(query_id, None)
+            self._taken.pop(query_id, None)
             start = self._started.pop(query_id, None)
             if start is not None:
                 took = self._clock() - start
