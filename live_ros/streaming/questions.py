@@ -68,7 +68,7 @@ class QuestionBacklog:
         self._turn = 0
         self._started: dict[int, float] = {}      # being answered: query id -> first token
         self._taken: dict[int, float] = {}        # handed over: query id -> then
-        self._prefill_s = 0.0                     # hand-over to first words (running mean)
+        self._prefill_s = 0.0                     # hand-over to first words (recent worst)
         self._answer_s = 0.0                      # an answer's length (mean of the last ones)
         self._late_s = 0.0                        # how much later answers start than estimated
         self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
@@ -173,7 +173,7 @@ class QuestionBacklog:
             self._learn_late(now, query_id)
             taken = self._taken.pop(query_id, None)
             if taken is not None:
-                self._prefill_s = 0.7 * self._prefill_s + 0.3 * (now - taken)
+                self._prefill_s = max(now - taken, 0.8 * self._prefill_s)   # a recent worst
 
     def _learn_late(self, now: float, query_id: int) -> None:
         # How much later than estimated a question started (or was given up): a running mean.
