@@ -12,15 +12,14 @@ newest frame is always decoded. With ``drop_frames=False`` submit_frame blocks i
 nothing is skipped (offline runs that must see every frame).
 
 Queries are handed to the session in the decoder thread, which orders them with frames by
-timestamp (a query at t is answered after the last frame at or before t), one between two
-frame steps. A flood of questions and a busy camera share the decoder: on a live stream
-(``drop_frames``) a response that took T seconds to decode (an answer, or the model's own
-words) is followed by T seconds of frames (at most half of ``max_query_wait``) before the
-next question is taken (while frames keep coming), so questions get at most half of the
-decoder and the camera the rest; offline every question goes in at its time.
-At most ``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later
-than that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py); one
-still not taken after that long is delivered as cut ``expired``.
+timestamp (a query at t is answered after the last frame at or before t). On a live stream
+(``drop_frames``) the session holds one at a time, and a response that took T seconds (an
+answer, or the model's own words) is followed by T seconds of frames (at most half of
+``max_query_wait``) before the next question, so a question flood gets at most half of the
+decoder and the camera the rest; offline every question goes in at its time. At most
+``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later than
+that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py); one
+still not taken by then is delivered as cut ``expired``.
 If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
 is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
 at its next token, and every question they drop is delivered as a cancelled Response.
