@@ -112,8 +112,8 @@ PARAMETERS = (
           min_value=1, max_value=1000),
     Param('max_query_wait', 2.0,
           'A question whose answer would start later than this many seconds (the answers '
-          'ahead of it, as measured so far) is refused at once with the reason, and one still '
-          "waiting after that long ends as cut 'expired'; 0 = no limit.",
+          'ahead of it, as measured so far) is refused at once with the reason, and one that '
+          "cannot start in time any more ends as cut 'expired'; 0 = no limit.",
           min_value=0.0, max_value=3600.0),
     Param('max_image_pixels', 4096 * 4096,
           'Larger images are skipped before they are decoded (raw: by width x height; JPEG '

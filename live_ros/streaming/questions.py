@@ -4,8 +4,8 @@ Bounded: at most ``max_queries`` questions wait for their answers (submitted and
 yet), however they came (a service, an action, a topic); one more is refused at once with the
 reason. With ``max_wait``, a question is also refused at once when the answers ahead of it
 would take longer than that to come out (an estimate from the answers measured so far), and
-one still queued after that long is given up (``expired``), so under a flood every question
-is answered soon or refused, never kept waiting long.
+one that cannot start in time any more is given up (``expired``), so under a flood every
+question is answered soon or refused, never kept waiting long.
 
 Clients (a name the asker gives; '' is the anonymous client) take turns: the oldest question
 of the client served longest ago goes next, and a client with no question waiting is let in
