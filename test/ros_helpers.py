@@ -63,7 +63,9 @@ _RUNNING = set()   # RosProcess objects not stopped yet (killed at interpreter e
 def _ports_in_use():
     """Ports held here by DDS: UDP sockets, and Fast DDS shared-memory port files."""
     ports = set()
-    for table in ('/proc/net/udp', '/proc/net/udp6'):
+    # Twice each: procfs hands the table over a page at a time, so a socket can be missed
+    # while others close under the read (a busy machine); a port seen once is in use.
+    for table in ('/proc/net/udp', '/proc/net/udp6') * 2:
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
