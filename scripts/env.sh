@@ -27,36 +27,41 @@ else
   source "$_live_ros_root/install/setup.bash"
 fi
 
-# True when some process on this machine already uses ROS domain $1: Fast DDS participants
-# of domain d hold ports 7410+250d .. 7649+250d, as UDP sockets and as shared-memory files in
-# /dev/shm (those are shared even across network namespaces, so they matter here too).
-_live_ros_domain_in_use() {
-  local lo=$((7410 + 250 * $1)) hi=$((7650 + 250 * $1)) f port
-  for f in /dev/shm/fastdds_port* /dev/shm/fastrtps_port*; do
-    [ -e "$f" ] || continue
+# Ports some process on this machine holds for Fast DDS, one per line: UDP sockets, and
+# shared-memory port files in /dev/shm (shared even across network namespaces, so they
+# matter here too) that a live process holds a lock on (/proc/locks; a killed process
+# leaves its files behind, unlocked).
+_live_ros_ports_in_use() {
+  local locked ino f port
+  locked=" $(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9a-f]+:[0-9a-f]+:[0-9]+$/) {
+    split($i, a, ":"); print a[3]}}' /proc/locks 2> /dev/null | tr '\n' ' ') "
+  while read -r ino f; do
+    [ -n "$f" ] && [[ $locked == *" $ino "* ]] || continue
     port=${f##*_port}
     port=${port%%_*}
-    if [[ $port =~ ^[0-9]+$ ]] && ((port >= lo && port < hi)); then
-      return 0
-    fi
-  done
+    [[ $port =~ ^[0-9]+$ ]] && echo "$port"
+  done < <(stat -c '%i %n' /dev/shm/fastdds_port* /dev/shm/fastrtps_port* 2> /dev/null)
   if command -v ss > /dev/null 2>&1; then
-    while read -r port; do
-      if [[ $port =~ ^[0-9]+$ ]] && ((port >= lo && port < hi)); then
-        return 0
-      fi
-    done < <(ss -Hlun 2>/dev/null | awk '{print $4}' | sed 's/.*://')
+    ss -Hlun 2> /dev/null | awk '{print $4}' | sed 's/.*://'
   fi
-  return 1
 }
 
 # A domain id for this run only: 1..101 (the range Fast DDS maps to valid ports everywhere),
-# starting from one derived from this PID and skipping domains already in use here.
+# starting from one derived from this PID and skipping domains in use here (participants of
+# domain d hold ports 7410+250d .. 7649+250d).
 _live_ros_pick_domain_id() {
-  local start=$(( $$ % 101 )) i d
+  local start=$(( $$ % 101 )) i d port used ports
+  ports=$(_live_ros_ports_in_use)
   for ((i = 0; i < 101; i++)); do
     d=$(( (start + i) % 101 + 1 ))
-    if ! _live_ros_domain_in_use "$d"; then
+    used=0
+    for port in $ports; do
+      if [[ $port =~ ^[0-9]+$ ]] && ((port >= 7410 + 250 * d && port < 7650 + 250 * d)); then
+        used=1
+        break
+      fi
+    done
+    if [ "$used" = 0 ]; then
       echo "$d"
       return
     fi
@@ -72,4 +77,4 @@ fi
 
 [ "$_live_ros_nounset" = 1 ] && set -u
 unset _live_ros_root _live_ros_venv _live_ros_nounset _live_ros_var
-unset -f _live_ros_domain_in_use _live_ros_pick_domain_id
+unset -f _live_ros_ports_in_use _live_ros_pick_domain_id

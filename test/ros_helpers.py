@@ -13,7 +13,7 @@ API (import with `from ros_helpers import ...`; test/ is on sys.path under pytes
                                          busy machine is slow, not failing
     run_domain_id() -> int               this run's ROS_DOMAIN_ID (1..101)
     pick_domain_id() -> int              a domain id no process on this machine uses now
-    domain_in_use(domain_id) -> bool     (scripts/test.sh does the same check in bash)
+    domain_in_use(domain_id) -> bool     (scripts/env.sh does the same check in bash)
     require_install()                    raise with a clear message if the colcon build is missing
     ros_env(domain_id=None, extra=None)  env dict for a child: the venv, the colcon overlay
                                          (PYTHONPATH, LD_LIBRARY_PATH, AMENT_PREFIX_PATH),
@@ -61,11 +61,13 @@ _RUNNING = set()   # RosProcess objects not stopped yet (killed at interpreter e
 
 
 def _ports_in_use():
-    """Ports held here by DDS: UDP sockets, and Fast DDS shared-memory port files."""
+    """Ports held here by DDS: UDP sockets, and Fast DDS shared-memory port files.
+
+    A port file counts while a live process holds a lock on it (/proc/locks): a killed
+    process leaves its files in /dev/shm, unlocked.
+    """
     ports = set()
-    # Twice each: procfs hands the table over a page at a time, so a socket can be missed
-    # while others close under the read (a busy machine); a port seen once is in use.
-    for table in ('/proc/net/udp', '/proc/net/udp6') * 2:
+    for table in ('/proc/net/udp', '/proc/net/udp6'):
         try:
             lines = Path(table).read_text().splitlines()[1:]
         except OSError:
@@ -74,9 +76,18 @@ def _ports_in_use():
             fields = line.split()
             if len(fields) > 1:
                 ports.add(int(fields[1].rsplit(':', 1)[1], 16))
+    try:
+        locked = {int(m) for m in re.findall(r'\b[0-9a-f]+:[0-9a-f]+:(\d+)\b',
+                                              Path('/proc/locks').read_text())}
+    except OSError:
+        locked = set()
     for path in Path('/dev/shm').glob('fast*_port*'):
         match = re.search(r'_port(\d+)', path.name)
-        if match:
+        try:
+            held = path.stat().st_ino in locked
+        except OSError:   # gone meanwhile
+            continue
+        if match and held:
             ports.add(int(match.group(1)))
     return ports
 

@@ -185,3 +185,19 @@ def test_domain_ids_in_use_on_this_machine_are_skipped():
         sock.bind(('127.0.0.1', 7410 + 250 * free))
         assert domain_in_use(free)
         assert pick_domain_id(seed=free - 1) != free
+
+
+def test_a_shared_memory_port_counts_while_a_process_holds_its_lock():
+    """Fast DDS port files in /dev/shm: a live process locks them, a killed one leaves them."""
+    import fcntl
+    from pathlib import Path
+    free = pick_domain_id(seed=60)
+    port_file = Path(f'/dev/shm/fastdds_port{7410 + 250 * free + 11}')
+    try:
+        port_file.write_bytes(b'')   # left behind: nobody holds it
+        assert not domain_in_use(free)
+        with open(port_file) as held:
+            fcntl.flock(held, fcntl.LOCK_SH)   # a live participant's port
+            assert domain_in_use(free)
+    finally:
+        port_file.unlink(missing_ok=True)
