@@ -308,11 +308,15 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     """A question flood cannot starve a live camera: answers get at most half the decoder.
 
     The rule itself, on a pipeline whose threads are not running: after a response (an answer
-    or the model's own words) that took T seconds, the next question waits T seconds while
-    frames keep coming; offline it never waits, and a paused camera does not hold questions
-    back.
+    or the model's own words) that took T seconds, the next question waits T seconds and at
+    least one frame while frames keep coming; offline it never waits, and a paused camera does
+    not hold questions back.
     """
     from live_ros.streaming.response import Response
+
+    def hear(pipe, t):   # the decoder thread's frame step, on one real frame
+        embeds = pipe.model.encode_images(frames(1))[0]
+        pipe._decode([(embeds, t, None, time.perf_counter(), pipe._frames.generation)])
 
     def answer(pipe, query_id, seconds):
         pipe.on_token(query_id, 'Yes', 0.0)   # its first token ...
@@ -323,10 +327,12 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
 
     live = StreamPipeline(model, StreamingSession(model), start=False, idle_answer_s=5.0)
     answer(live, 1, 0.3)
-    live.submit_query('And now?', 0.0)
+    live.submit_query('And now?', 5.0)   # held by the session until a frame at 5 s
     assert not live._take_query() and live.queries_waiting == 1   # the frames' turn
     time.sleep(0.35)
-    assert live._take_query()   # the answer's 0.3 s have passed
+    assert not live._take_query()   # the answer's 0.3 s have passed, but no frame yet
+    hear(live, 1.0)
+    assert live._take_query()
     live.submit_query('And then?', 0.0)
     assert not live._take_query()   # one at a time: the session holds one to answer
 
@@ -335,6 +341,7 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     own.submit_query('And now?', 0.0)
     assert not own._take_query()   # the frames' turn too
     time.sleep(0.35)
+    hear(own, 1.0)
     assert own._take_query()
 
     offline = StreamPipeline(model, StreamingSession(model), start=False, drop_frames=False)

@@ -39,7 +39,7 @@ def test_at_most_max_queries_wait_and_ids_never_repeat():
 def test_a_question_whose_answer_would_start_too_late_is_refused_at_once():
     """After an answer of 2 s on a live stream, the frames get 2 s, then each question 4 s."""
     clock = Clock()
-    backlog = QuestionBacklog(max_queries=10, max_wait=7.0, clock=clock)
+    backlog = QuestionBacklog(max_queries=10, max_wait=7.5, clock=clock)
     backlog.submit('What?', 0.0)   # nothing measured yet: never refused for time ...
     with pytest.raises(QueryBacklogFull, match=r'an unknown time \(no answer measured yet\)'):
         backlog.submit('Why?', 0.0)   # ... unless one waits already
@@ -47,10 +47,13 @@ def test_a_question_whose_answer_would_start_too_late_is_refused_at_once():
     assert backlog.frames_turn_now()
     backlog.submit('A', 1.0)   # the frames' turn: 2 s
     backlog.submit('B', 1.0)   # 2 + 4 (A: its answer, then the frames' turn after it)
-    with pytest.raises(QueryBacklogFull,
-                       match=r'busy: the answers ahead need about 10\.0 s \(max_query_wait 7 s\)'):
+    with pytest.raises(QueryBacklogFull, match=r'busy: the answers ahead need about 10\.0 s '
+                                               r'\(max_query_wait 7\.5 s\)'):
         backlog.submit('C', 1.0)   # 2 + 4 + 4
-    clock.now += 2.0   # the frames' turn is over; A is being answered for 1 s
+    clock.now += 2.0   # the frames' turn is over (its seconds, and frames came) ...
+    assert backlog.frames_turn_now()
+    backlog.heard()
+    assert not backlog.frames_turn_now()   # ... A is being answered for 1 s
     backlog.take()
     backlog.started(2)
     clock.now += 1.0
@@ -125,10 +128,12 @@ def test_a_question_not_handed_over_in_time_is_given_up():
     assert backlog.take() is None and backlog.waiting == 1   # pending until delivered
     backlog.answered(first)
     assert backlog.waiting == 0
-    # estimated 0 s, given up 1.9 s later: the estimate learns it (0.3 * 1.9 s late)
+    # estimated 0 s, given up 1.9 s later: the estimate learns it (0.3 * 1.9 s late) ...
     backlog.max_wait = 0.5
-    with pytest.raises(QueryBacklogFull, match='about 0.6 s'):
+    backlog.submit('Again?', 0.0)   # ... none waiting: never refused for time
+    with pytest.raises(QueryBacklogFull, match='an unknown time'):
         backlog.submit('Again?', 0.0)
+    assert backlog._late_s == pytest.approx(0.57)
     assert QuestionBacklog().expired() == []   # no bound: never
 
 
@@ -146,6 +151,13 @@ def test_questions_are_given_up_early_enough_for_first_words_in_time():
     assert backlog.expired() == []
     clock.now += 0.1   # 2 - 0.15 (slack) - 0.5 (first words) = 1.35 s
     assert [q.query_id for q in backlog.expired()] == [second]
+    backlog.answered(second)   # its notice is out
+    backlog.max_wait = 0.6   # first words need 0.65 s: questions get half of it, 0.3 s
+    third = backlog.submit('And then?', 0.0)   # none waiting: never refused for time
+    with pytest.raises(QueryBacklogFull, match='max_query_wait 0.6 s'):
+        backlog.submit('And after?', 0.0)   # one waiting
+    clock.now += 0.31
+    assert [q.query_id for q in backlog.expired()] == [third]
 
 
 def test_clients_take_turns_and_one_client_cannot_lock_the_others_out():
@@ -173,6 +185,9 @@ def test_a_clients_wait_counts_the_turns_before_it():
         backlog.submit(f'Flood {i}?', 0.0, 'flooder')   # 0, 1, 2, 3, 4 s ahead
     with pytest.raises(QueryBacklogFull, match='about 5.0 s'):
         backlog.submit('Flood 5?', 0.0, 'flooder')
-    backlog.submit('What do you see?', 0.0, 'operator')   # at most 1 s: one flood question
-    # the flooder had the last turn: the operator goes first
+    # the flooder had the last turn: the operator goes first, nothing ahead of it
+    backlog.max_wait = 0.5
+    backlog.submit('What do you see?', 0.0, 'operator')
     assert [backlog.take().client for _ in range(2)] == ['operator', 'flooder']
+    with pytest.raises(QueryBacklogFull, match='about 2.0 s'):   # the two handed over, then
+        backlog.submit('And now?', 0.0, 'operator')   # its turn (served before the flooder)

@@ -11,18 +11,15 @@ of stream time behind the newest received while a newer one waits (``frames_stal
 newest frame is always decoded. With ``drop_frames=False`` submit_frame blocks instead and
 nothing is skipped (offline runs that must see every frame).
 
-Queries are handed to the session in the decoder thread, which orders them with frames by
-timestamp (a query at t is answered after the last frame at or before t). On a live stream
-(``drop_frames``) the session holds one at a time, and a response that took T seconds (an
-answer, or the model's own words) is followed by T seconds of frames (at most half of
-``max_query_wait``) before the next question, so a question flood gets at most half of the
-decoder and the camera the rest; offline every question goes in at its time. At most
-``max_queries`` wait, and with ``max_query_wait`` none whose answer would start later than
-that (submit_query refuses at once with the reason: QueryBacklogFull; questions.py); one
-still not taken by then is delivered as cut ``expired``.
-If no frame newer than a query arrives within ``idle_answer_s`` (a paused camera), the query
-is answered anyway. ``reset`` and ``cancel_query`` act at once: the answer being decoded ends
-at its next token, and every question they drop is delivered as a cancelled Response.
+Questions wait in a bounded backlog (questions.py: refused at once with the reason, or
+delivered as cut ``expired`` when they cannot start within ``max_query_wait``) and go to the
+session in the decoder thread, ordered with frames by stamp (a query at t is answered after
+the last frame at or before t; after ``idle_answer_s`` without a frame, at once). On a live
+stream (``drop_frames``) the session holds one at a time, and after a response of T seconds
+(an answer or the model's own words) the frames get T seconds and at least one frame before
+the next question: a question flood gets at most half of the decoder. ``reset`` and
+``cancel_query`` act at once: the answer being decoded ends at its next token, and every
+question they drop is delivered as a cancelled Response.
 
 What comes out goes to one ResponseStreamer (streamer.py), installed once: the pipeline is
 the session's streamer and hands everything on. Each frame's ``tag`` (the node's image
@@ -79,6 +76,7 @@ class StreamPipeline(ResponseStreamer):
                                     self.batch_size, drop_frames)
         self._newest_stamp = None
         self._speech = None       # (first, last) token time of this decoder step's responses
+        self._frame_mark = None   # the session's frame index when this frame step began
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
         if start:   # else a configured, inactive lifecycle node: start() later
@@ -201,12 +199,9 @@ class StreamPipeline(ResponseStreamer):
 
     def stats(self) -> dict:
         """Counters for diagnostics (see ARCHITECTURE.md, streaming contract)."""
-        out = self._stats.snapshot()
-        out['cache_tokens'] = self.session.cache_tokens
-        out['context_rebuilds'] = self.session.rebuilds
-        out['backlog'] = self._stats.backlog()
-        out['device'] = str(self.model.device)
-        return out
+        return {**self._stats.snapshot(), 'cache_tokens': self.session.cache_tokens,
+                'context_rebuilds': self.session.rebuilds, 'backlog': self._stats.backlog(),
+                'device': str(self.model.device)}
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop both threads and join them (frames still queued are discarded).
@@ -295,23 +290,23 @@ class StreamPipeline(ResponseStreamer):
                 submits.append(submitted)
         if not frames:
             return
+        self._frame_mark = self.session.frame_index
         self._guard('decode', self.session.push_frames, frames, stamps, tags, submits)
-        self._stats.add('frames_decoded', len(frames))
+        self._count_decoded()
+        self._frame_mark = None
         self._stats.set(lag_s=time.perf_counter() - submits[-1],
                         stream_lag_s=(self._newest_stamp or stamps[-1]) - stamps[-1])
 
     def _take_query(self):
-        """Hand the next question to the session (one per decoder step).
+        """Hand the next question to the session, if it is the questions' turn.
 
-        On a live stream, one at a time (the session would answer the ones it holds in a row
-        at its next frame) and not in the frames' turn after a response, frames coming.
+        Live: one at a time (the session answers the ones it holds in a row at its next
+        frame), not in the frames' turn unless no frame is coming.
         """
         self._expire_questions()
-        if self.drop_frames and self.session.queries:
-            return False
-        if self.questions.frames_turn_now() and not self._idle():
-            return False
-        question = self.questions.take()
+        busy = self.drop_frames and self.session.queries
+        question = None if busy or (self.questions.frames_turn_now() and not self._idle()) \
+            else self.questions.take()
         if question is None:
             return False
         self._guard('query', self.session.ask, question.text, question.stamp,
@@ -333,23 +328,23 @@ class StreamPipeline(ResponseStreamer):
         self._speech = (self._speech[0] if self._speech else now, now)
         if query_id:
             self.questions.started(query_id)
+        self._count_decoded()   # the frames before a response, counted before it is decoded
         self._expire_questions()
-        if self.streamer is not None:
-            try:
-                self.streamer.on_token(query_id, text, stream_time)
-            except Exception as exc:
-                self._stats.error('on_token', exc)
+        self._hand_on('on_token', query_id, text, stream_time)
 
     def on_response(self, response: Response) -> None:
         """Count a finished response and hand it on (decoder thread)."""
-        self.questions.answered(response.query_id)   # the frames' turn starts (live)
+        self.questions.answered(response.query_id)
         self._stats.add('responses')
         self._stats.set(last_latency_s=response.latency_s)
+        self._hand_on('on_response', response)
+
+    def _hand_on(self, what, *args):
         if self.streamer is not None:
             try:
-                self.streamer.on_response(response)
-            except Exception as exc:
-                self._stats.error('on_response', exc)
+                getattr(self.streamer, what)(*args)
+            except Exception as exc:   # the streamer's fault must not stop the stream
+                self._stats.error(what, exc)
 
     # -- helpers ---------------------------------------------------------------------------
     def _deliver_cancelled(self, query_id, text, t, cut=CANCELLED):
@@ -357,12 +352,18 @@ class StreamPipeline(ResponseStreamer):
         self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
                                   query_id=query_id, cancelled=True, query=text, cut=cut))
 
+    def _count_decoded(self):
+        """Count the frames the session took in this frame step so far (decoder thread)."""
+        if self._frame_mark is not None and self.session.frame_index > self._frame_mark:
+            self._stats.add('frames_decoded', self.session.frame_index - self._frame_mark)
+            self._frame_mark = self.session.frame_index
+            self.questions.heard()
+
     def _spoke(self):
         """After a decoder step that spoke: the frames' turn, as long as the speech (live)."""
         if self._speech is not None:
-            first, last = self._speech
+            self.questions.spoke(self._speech[1] - self._speech[0])
             self._speech = None
-            self.questions.spoke(last - first)
 
     def _expire_questions(self):
         """Deliver the questions not started within max_query_wait as cut 'expired'."""
@@ -379,9 +380,8 @@ class StreamPipeline(ResponseStreamer):
 
     def _stale(self, stamp):
         # Too far behind the camera (the caller checks a newer frame waits to take its place).
-        return (self.drop_frames and self.max_frame_age_s is not None
-                and self._newest_stamp is not None
-                and self._newest_stamp - stamp > self.max_frame_age_s)
+        newest, bound = self._newest_stamp, self.max_frame_age_s
+        return self.drop_frames and None not in (newest, bound) and newest - stamp > bound
 
     def _idle(self):
         # Nothing is coming: no frame submitted or decoded lately and nothing queued.

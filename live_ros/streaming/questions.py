@@ -3,9 +3,10 @@
 Bounded: at most ``max_queries`` questions wait for their answers (submitted and not answered
 yet), however they came (a service, an action, a topic); one more is refused at once with the
 reason. With ``max_wait``, a question is also refused at once when the answers ahead of it
-would take longer than that to come out (an estimate from the answers measured so far), and
-one that cannot start in time any more is given up (``expired``), so under a flood every
-question is answered soon or refused, never kept waiting long.
+would take longer than that to come out (an estimate from the answers measured so far; a
+question with none waiting is never refused for time), and one that cannot start in time any
+more is given up (``expired``), so under a flood every question is answered soon or refused,
+never kept waiting long.
 
 Clients (a name the asker gives; '' is the anonymous client) take turns: the oldest question
 of the client served longest ago goes next, and a client with no question waiting is let in
@@ -73,6 +74,7 @@ class QuestionBacklog:
         self._late_s = 0.0                        # how much later answers start than estimated
         self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
         self._frames_until = 0.0                  # the frames' turn ends then (monotonic)
+        self._heard = True                        # a frame decoded since the frames' turn began
 
     def submit(self, text: str, stamp: float, client: str = '') -> int:
         """Queue a question of ``client``; return its id, or raise QueryBacklogFull with why.
@@ -95,7 +97,7 @@ class QuestionBacklog:
                 raise QueryBacklogFull(f'{total} questions of several clients are waiting '
                                        f'already (at most {2 * limit}): ask again later')
             wait = self._expected_wait(now, client, askers)
-            if self.max_wait is not None and wait > self.max_wait:
+            if self.max_wait is not None and self._pending and wait > self._start_by():
                 ahead = (f'about {wait:.1f} s' if wait != float('inf')
                          else 'an unknown time (no answer measured yet)')
                 raise QueryBacklogFull(
@@ -137,7 +139,7 @@ class QuestionBacklog:
             return []
         with self._lock:
             now = self._clock()
-            bound = max(0.0, self.max_wait - EXPIRY_SLACK_S - self._prefill_s)
+            bound = self._start_by()
             late = [q for q in self._queued
                     if now - self._estimates.get(q.query_id, (now, 0.0))[0] > bound]
             for question in late:   # later than estimated by at least this much: learn it
@@ -162,7 +164,7 @@ class QuestionBacklog:
             self._started.clear()
             self._taken.clear()
             self._estimates.clear()
-            self._frames_until = 0.0
+            self._frames_until, self._heard = 0.0, True
         return queued
 
     def started(self, query_id: int) -> None:
@@ -174,6 +176,12 @@ class QuestionBacklog:
             taken = self._taken.pop(query_id, None)
             if taken is not None:
                 self._prefill_s = max(now - taken, 0.8 * self._prefill_s)   # a recent worst
+
+    def _start_by(self) -> float:
+        # A question must be handed over this long after it was asked for its first words (or
+        # the notice that it was given up) to be out within max_wait; at least half of it, so
+        # that one slow start cannot give every later question up (and nothing is measured).
+        return max(self.max_wait / 2, self.max_wait - EXPIRY_SLACK_S - self._prefill_s)
 
     def _learn_late(self, now: float, query_id: int) -> None:
         # How much later than estimated a question started (or was given up): a running mean.
@@ -195,26 +203,33 @@ class QuestionBacklog:
     def spoke(self, seconds: float) -> None:
         """Note that the decoder spoke for ``seconds`` (answers or its own words, in a row).
 
-        On a live stream the frames then get as long before the next question is taken, but
-        at most half of ``max_wait``: a question asked now must still be able to start in time.
+        On a live stream the frames then get as long before the next question is taken (at
+        most half of ``max_wait``: a question asked now must still be able to start in time),
+        and at least one frame.
         """
         if self.max_wait is not None:
             seconds = min(seconds, self.max_wait / 2)
         if self.frames_turn and seconds > 0:
             with self._lock:
                 self._frames_until = max(self._frames_until, self._clock() + seconds)
+                self._heard = False
+
+    def heard(self) -> None:
+        """Note that the decoder took a frame."""
+        self._heard = True
 
     def frames_turn_now(self) -> bool:
-        """Whether it is the frames' turn (after a long answer), no question taken."""
-        return self._clock() < self._frames_until
+        """Whether it is the frames' turn (after a response), no question taken."""
+        return not self._heard or self._clock() < self._frames_until
 
     def _expected_wait(self, now: float, client: str, askers: collections.Counter) -> float:
         # Until a question asked now would start: the frames' turn left, then per question
         # ahead an answer (less what the one being answered has done) and the frames' turn
         # after it, and how late answers started against this estimate so far (the model's
         # own words in progress, the prompt, a busy machine). Ahead of a client's question:
-        # its own waiting ones, and of every other client at most as many as get a turn
-        # before it (one per turn of its own).
+        # the ones handed over, its own queued ones, and of every other client's queued ones
+        # as many as get a turn before it (take(): one per turn of its own, and one more if
+        # that client was served before this one).
         # No answer measured yet: 0 with none ahead (a first question is never refused for
         # time), unknown with one ahead.
         if not self._answer_s and self._pending:
@@ -222,9 +237,11 @@ class QuestionBacklog:
         turn = min(self._answer_s, self.max_wait / 2) if self.max_wait else self._answer_s
         per_question = self._answer_s + (turn if self.frames_turn else 0.0)
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
-        # ``askers``: waiting questions per client
-        own = askers[client]
-        ahead = own + sum(min(n, own + 1) for asker, n in askers.items() if asker != client)
+        queued = collections.Counter(q.client for q in self._queued)
+        own, mine = queued[client], self._served.get(client, -1)
+        ahead = (sum(askers.values()) - sum(queued.values()) + own
+                 + sum(min(n, own + (self._served.get(asker, -1) <= mine))
+                       for asker, n in queued.items() if asker != client))
         return (max(0.0, self._frames_until - now) + ahead * per_question - done
                 + self._late_s)
 
