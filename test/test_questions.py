@@ -191,3 +191,16 @@ def test_a_clients_wait_counts_the_turns_before_it():
     assert [backlog.take().client for _ in range(2)] == ['operator', 'flooder']
     with pytest.raises(QueryBacklogFull, match='about 2.0 s'):   # the two handed over, then
         backlog.submit('And now?', 0.0, 'operator')   # its turn (served before the flooder)
+
+
+def test_after_the_models_own_words_a_question_near_its_bound_goes_first():
+    """The frames' turn holds answers back; a question the model talked over may go first."""
+    clock = Clock()
+    for own in (True, False):
+        backlog = QuestionBacklog(max_wait=2.0, clock=clock)
+        backlog.submit('What?', 0.0)
+        backlog.spoke(1.0, own=own)   # the model spoke for 1 s (its own words, or an answer)
+        assert backlog.frames_turn_now()
+        clock.now += 1.6   # 2 - 0.15 (slack) - 0.3 (yield): 1.55 s asked, 0.6 s of the turn
+        backlog.spoke(1.0, own=own)   # ... and again, no frame since
+        assert backlog.frames_turn_now() is not own

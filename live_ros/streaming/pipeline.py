@@ -75,7 +75,7 @@ class StreamPipeline(ResponseStreamer):
         self._frames = FrameEncoder(model, self._encoded, self._stats, self.queue_size,
                                     self.batch_size, drop_frames)
         self._newest_stamp = None
-        self._speech = None       # (first, last) token time of this decoder step's responses
+        self._speech = None       # this step's responses: first, last token time, any answer
         self._frame_mark = None   # the session's frame index when this frame step began
         self._last_activity = time.monotonic()
         self._encoder = self._decoder = None
@@ -324,8 +324,8 @@ class StreamPipeline(ResponseStreamer):
     # -- the session's streamer ------------------------------------------------------------
     def on_token(self, query_id: int, text: str, stream_time: float) -> None:
         """Hand the growing text on (decoder thread); questions past their wait expire."""
-        now = time.monotonic()
-        self._speech = (self._speech[0] if self._speech else now, now)
+        first, _, answered = self._speech or (time.monotonic(), 0.0, False)
+        self._speech = (first, time.monotonic(), answered or bool(query_id))
         if query_id:
             self.questions.started(query_id)
         self._count_decoded()   # the frames before a response, counted before it is decoded
@@ -346,11 +346,11 @@ class StreamPipeline(ResponseStreamer):
             except Exception as exc:   # the streamer's fault must not stop the stream
                 self._stats.error(what, exc)
 
-    # -- helpers ---------------------------------------------------------------------------
     def _deliver_cancelled(self, query_id, text, t, cut=CANCELLED):
         """Deliver a question dropped before its answer as a cancelled Response."""
         self.on_response(Response(text='', stream_time=t, frame_index=self.session.frame_index,
-                                  query_id=query_id, cancelled=True, query=text, cut=cut))
+                                  query_id=query_id, cancelled=True, query=text, cut=cut,
+                                  tag=self.session.last_frame_tag))
 
     def _count_decoded(self):
         """Count the frames the session took in this frame step so far (decoder thread)."""
@@ -362,7 +362,8 @@ class StreamPipeline(ResponseStreamer):
     def _spoke(self):
         """After a decoder step that spoke: the frames' turn, as long as the speech (live)."""
         if self._speech is not None:
-            self.questions.spoke(self._speech[1] - self._speech[0])
+            first, last, answered = self._speech
+            self.questions.spoke(last - first, own=not answered)
             self._speech = None
 
     def _expire_questions(self):
@@ -374,9 +375,8 @@ class StreamPipeline(ResponseStreamer):
         try:
             with torch.no_grad():
                 return fn(*args, **kwargs)
-        except Exception as exc:
+        except Exception as exc:   # logged and counted; the stream goes on
             self._stats.error(where, exc)
-            return None
 
     def _stale(self, stamp):
         # Too far behind the camera (the caller checks a newer frame waits to take its place).

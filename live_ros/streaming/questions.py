@@ -35,6 +35,8 @@ from typing import Callable, Iterator, NamedTuple
 # measured) before ``max_wait`` is over: the decoder looks a token step or a frame step
 # apart, so the notice, or the first words of one handed over just in time, come out by then.
 EXPIRY_SLACK_S = 0.15
+# After the model's own words, a question this close to that bound goes before the frames.
+YIELD_S = 0.3
 
 
 class QueryBacklogFull(RuntimeError):
@@ -75,6 +77,7 @@ class QuestionBacklog:
         self._estimates: dict[int, tuple[float, float]] = {}   # query id -> (asked, estimate)
         self._frames_until = 0.0                  # the frames' turn ends then (monotonic)
         self._heard = True                        # a frame decoded since the frames' turn began
+        self._own = False                         # the turn follows the model's own words only
 
     def submit(self, text: str, stamp: float, client: str = '') -> int:
         """Queue a question of ``client``; return its id, or raise QueryBacklogFull with why.
@@ -200,19 +203,20 @@ class QuestionBacklog:
                 took = self._clock() - start
                 self._answer_s = took if not self._answer_s else 0.7 * self._answer_s + 0.3 * took
 
-    def spoke(self, seconds: float) -> None:
-        """Note that the decoder spoke for ``seconds`` (answers or its own words, in a row).
+    def spoke(self, seconds: float, own: bool = False) -> None:
+        """Note that the decoder spoke for ``seconds`` (answers, or ``own`` words only).
 
         On a live stream the frames then get as long before the next question is taken (at
         most half of ``max_wait``: a question asked now must still be able to start in time),
-        and at least one frame.
+        and at least one frame. After the model's own words a question about to be given up
+        goes first: the frames hold back answers, not a question the model talked over.
         """
         if self.max_wait is not None:
             seconds = min(seconds, self.max_wait / 2)
         if self.frames_turn and seconds > 0:
             with self._lock:
                 self._frames_until = max(self._frames_until, self._clock() + seconds)
-                self._heard = False
+                self._heard, self._own = False, own
 
     def heard(self) -> None:
         """Note that the decoder took a frame."""
@@ -220,7 +224,13 @@ class QuestionBacklog:
 
     def frames_turn_now(self) -> bool:
         """Whether it is the frames' turn (after a response), no question taken."""
-        return not self._heard or self._clock() < self._frames_until
+        with self._lock:
+            now = self._clock()
+            turn = not self._heard or now < self._frames_until
+            if turn and self._own and self._queued and self.max_wait is not None:
+                asked = min(self._estimates.get(q.query_id, (now, 0.0))[0] for q in self._queued)
+                return now - asked < self._start_by() - YIELD_S
+            return turn
 
     def _expected_wait(self, now: float, client: str, askers: collections.Counter) -> float:
         # Until a question asked now would start: the frames' turn left, then per question
