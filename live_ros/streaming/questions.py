@@ -15,10 +15,10 @@ lock the others out.
 
 The decoder takes one question at a time between frame steps, and on a live stream, after a
 response of T seconds (an answer, or the model speaking on its own) the frames get T seconds
-(at most half of ``max_wait``) before the next question (``frames_turn``), so a flood of
-questions and a busy camera share the model: the frames never wait for more than one response
-in a row. Query ids never repeat: give every backlog of a process the same id counter.
-Thread-safe.
+(at most half of ``max_wait``) and at least one frame before the next question
+(``frames_turn``), so a flood of questions and a busy camera share the model; after the
+model's own words a question about to be given up goes first. Query ids never repeat: give
+every backlog of a process the same id counter. Thread-safe.
 """
 
 from __future__ import annotations
