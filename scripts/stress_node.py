@@ -164,11 +164,10 @@ def flood(probe, n, seconds, resets, fps):
              if b[1] >= a[1]]   # a reset restarts the count
     shares = [(b[1] - a[1]) / max(1, round((b[0] - a[0]) * fps)) for a, b in pairs]
     # frames the model never saw (dropped, stale) of those it took in, from start to now
-    during = [d for t, d in probe.diagnostics if t >= start - 1.0]
-    lost = [sum(int(d.get(k, 0)) for k in ('frames_dropped', 'frames_stale'))
-            for d in (during[0], during[-1])] if len(during) > 1 else [0, 0]
-    taken_in = (int(during[-1].get('frames_received', 0))
-                - int(during[0].get('frames_received', 0)) if len(during) > 1 else 0)
+    during = [d for t, d in probe.diagnostics if t >= start - 1.0] or [{}]
+
+    def grown(*keys):   # from the first report of the flood to the last
+        return sum(int(during[-1].get(k, 0)) - int(during[0].get(k, 0)) for k in keys)
     refused = [r for _, r in replies if r is not None and not r.accepted]
     return {
         'questions': n, 'seconds': seconds, 'started_at': round(start, 3),
@@ -188,7 +187,8 @@ def flood(probe, n, seconds, resets, fps):
                             if normal['query_id'] in probe.answers else None),
         'frames_used_share_min': min(shares) if shares else None,
         'frames_used_share_mean': statistics.fmean(shares) if shares else None,
-        'frames_taken_in': taken_in, 'frames_lost': lost[1] - lost[0],
+        'frames_taken_in': grown('frames_received'),
+        'frames_lost': grown('frames_dropped', 'frames_stale'),
         # per window: seconds from the flood's start, frames decoded, frames the rate has
         'frames_windows': [(round(a[0] - start, 2), b[1] - a[1], round((b[0] - a[0]) * fps))
                            for a, b in pairs],

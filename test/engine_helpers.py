@@ -5,7 +5,7 @@ import threading
 import numpy as np
 
 
-def random_frames(n, seed):
+def random_frames(n, seed=0):
     """Return ``n`` small random RGB uint8 frames (a camera the tiny model can encode)."""
     rng = np.random.default_rng(seed)
     return [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(n)]

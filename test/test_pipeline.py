@@ -3,12 +3,12 @@
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from live_ros.streaming.pipeline import StreamPipeline
 from live_ros.streaming.session import StreamingSession
 from live_ros.testing.tiny_models import build_tiny_live_model
+from engine_helpers import random_frames
 
 CONTRACT_KEYS = {'frames_received', 'frames_encoded', 'frames_dropped', 'lag_s', 'cache_tokens',
                  'last_latency_s', 'device', 'errors'}
@@ -19,17 +19,12 @@ def model(tmp_path_factory):
     return build_tiny_live_model(tmp_path_factory.mktemp('tiny'))[0]
 
 
-def frames(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [(rng.random((24, 40, 3)) * 255).astype(np.uint8) for _ in range(n)]
-
-
 def summary(responses):
     return [(r.query_id, r.frame_index, r.stream_time, r.token_ids) for r in responses]
 
 
 def test_threaded_equals_sequential(model):
-    video = frames(16)
+    video = random_frames(16)
     questions = {5: ('What am I doing?', 2.2), 11: ('Where is the cup?', 5.5)}
     sequential = StreamingSession(model, max_new_tokens=3)
     for i, frame in enumerate(video):
@@ -62,7 +57,7 @@ def test_slow_decoder_keeps_lag_bounded_and_counts_drops(model):
     queue_size, batch = 3, 2
     pipe = StreamPipeline(model, session, queue_size=queue_size, batch_size=batch,
                           on_response=got.append)
-    video = frames(60, seed=1)
+    video = random_frames(60, seed=1)
     try:
         for i, frame in enumerate(video):
             pipe.submit_frame(frame, i * 0.5)
@@ -88,7 +83,7 @@ def test_stale_encoded_frames_are_skipped_for_newer_ones(model, max_age):
     pipe = StreamPipeline(model, session, queue_size=3, batch_size=2, on_response=got.append,
                           max_frame_age_s=max_age)
     try:
-        for i, frame in enumerate(frames(40, seed=2)):
+        for i, frame in enumerate(random_frames(40, seed=2)):
             pipe.submit_frame(frame, i * 0.5)
             time.sleep(0.02)  # a camera paces its frames; decoding a response takes longer
         assert pipe.wait_idle(300)
@@ -109,19 +104,19 @@ def test_reset_clears_and_pipeline_keeps_working(model):
     pipe = StreamPipeline(model, StreamingSession(model, max_new_tokens=2), queue_size=4,
                           drop_frames=False, on_response=got.append)
     try:
-        for i, frame in enumerate(frames(4)):
+        for i, frame in enumerate(random_frames(4)):
             pipe.submit_frame(frame, i * 0.5)
         assert pipe.wait_idle(60)
         assert pipe.stats()['cache_tokens'] > 0
         pipe.reset()
         assert pipe.stats()['cache_tokens'] == 0
-        pipe.submit_frame(frames(1)[0], 0.0)
+        pipe.submit_frame(random_frames(1)[0], 0.0)
         assert pipe.wait_idle(60)
         assert pipe.session.frame_index == 0 and pipe.stats()['backlog'] == 0
     finally:
         assert pipe.close()
     with pytest.raises(RuntimeError):
-        pipe.submit_frame(frames(1)[0], 1.0)
+        pipe.submit_frame(random_frames(1)[0], 1.0)
 
 
 def test_query_answered_when_the_stream_pauses(model):
@@ -137,7 +132,7 @@ def test_query_answered_when_the_stream_pauses(model):
     pipe = StreamPipeline(model, session, idle_answer_s=0.2, drop_frames=False,
                           on_response=on_response)
     try:
-        pipe.submit_frame(frames(1)[0], 0.0)
+        pipe.submit_frame(random_frames(1)[0], 0.0)
         query_id = pipe.submit_query('What am I doing?', 3.0)  # no frame at or after 3.0 comes
         assert answered.wait(60)
     finally:
@@ -161,7 +156,7 @@ def test_close_mid_answer_ends_the_response_at_its_next_token(model):
     try:
         pipe = StreamPipeline(model, session, drop_frames=False, on_response=got.append,
                               on_token=on_token)
-        pipe.submit_frame(frames(1)[0], 0.0)
+        pipe.submit_frame(random_frames(1)[0], 0.0)
         assert decoding.wait(60)
         started = time.monotonic()
         assert pipe.close(timeout=5.0)
@@ -188,7 +183,7 @@ def test_cancel_query_mid_answer_and_the_stream_goes_on(model):
     pipe = StreamPipeline(model, session, drop_frames=False, on_response=got.append,
                           on_token=on_token)
     try:
-        pipe.submit_frame(frames(1)[0], 0.0)
+        pipe.submit_frame(random_frames(1)[0], 0.0)
         query_id = pipe.submit_query('What am I doing?', 0.0)
         assert decoding.wait(60)
         started = time.monotonic()
@@ -197,7 +192,7 @@ def test_cancel_query_mid_answer_and_the_stream_goes_on(model):
         assert time.monotonic() - started < 2.0
         session.template.stop_token_ids = stop_ids
         session.max_new_tokens = 4
-        pipe.submit_frame(frames(2)[1], 0.5)
+        pipe.submit_frame(random_frames(2)[1], 0.5)
         assert pipe.wait_idle(timeout=60)
         assert not pipe.cancel_query(query_id)   # answered (cut) already
         assert pipe.stats()['errors'] == 0
@@ -226,7 +221,7 @@ def test_close_then_start_equals_an_unpaused_stream(model):
         session = StreamingSession(model, max_new_tokens=3, response_threshold=0.0)
         pipe = StreamPipeline(model, session, drop_frames=False, idle_answer_s=100.0,
                               on_response=got.append, start=not pause)
-        clip = frames(6, seed=3)
+        clip = random_frames(6, seed=3)
         try:
             if pause:
                 with pytest.raises(RuntimeError):   # configured, not started: no frames
@@ -257,7 +252,7 @@ def test_close_then_start_equals_an_unpaused_stream(model):
 
 def test_backlog_is_decoded_in_one_call_with_the_same_results(model):
     """Frames that piled up behind a slow step go to StreamingSession.push_frames together."""
-    video = frames(8, seed=5)
+    video = random_frames(8, seed=5)
     sequential = StreamingSession(model, max_new_tokens=3, response_threshold=0.9)
     for i, frame in enumerate(video):
         sequential.push_frame(model.encode_images([frame])[0], i * 0.5)
@@ -315,7 +310,7 @@ def test_after_an_answer_frames_have_the_decoder_as_long_as_it_took(model):
     from live_ros.streaming.response import Response
 
     def hear(pipe, t):   # the decoder thread's frame step, on one real frame
-        embeds = pipe.model.encode_images(frames(1))[0]
+        embeds = pipe.model.encode_images(random_frames(1))[0]
         pipe._decode([(embeds, t, None, time.perf_counter(), pipe._frames.generation)])
 
     def answer(pipe, query_id, seconds):

@@ -99,7 +99,7 @@ class QuestionBacklog:
             if limit is not None and total >= 2 * limit:
                 raise QueryBacklogFull(f'{total} questions of several clients are waiting '
                                        f'already (at most {2 * limit}): ask again later')
-            wait = self._expected_wait(now, client, askers)
+            wait = self._expected_wait(now, client)
             if self.max_wait is not None and self._pending and wait > self._start_by():
                 ahead = (f'about {wait:.1f} s' if wait != float('inf')
                          else 'an unknown time (no answer measured yet)')
@@ -232,7 +232,7 @@ class QuestionBacklog:
                 return now - asked < self._start_by() - YIELD_S
             return turn
 
-    def _expected_wait(self, now: float, client: str, askers: collections.Counter) -> float:
+    def _expected_wait(self, now: float, client: str) -> float:
         # Until a question asked now would start: the frames' turn left, then per question
         # ahead an answer (less what the one being answered has done) and the frames' turn
         # after it, and how late answers started against this estimate so far (the model's
@@ -249,7 +249,7 @@ class QuestionBacklog:
         done = sum(min(self._answer_s, now - start) for start in self._started.values())
         queued = collections.Counter(q.client for q in self._queued)
         own, mine = queued[client], self._served.get(client, -1)
-        ahead = (sum(askers.values()) - sum(queued.values()) + own
+        ahead = (len(self._pending) - len(self._queued) + own   # handed over, its own queued
                  + sum(min(n, own + (self._served.get(asker, -1) <= mine))
                        for asker, n in queued.items() if asker != client))
         return (max(0.0, self._frames_until - now) + ahead * per_question - done
