@@ -193,8 +193,9 @@ def test_a_clients_wait_counts_the_turns_before_it():
         backlog.submit('And now?', 0.0, 'operator')   # its turn (served before the flooder)
 
 
-def test_after_the_models_own_words_a_question_near_its_bound_goes_first():
-    """The frames' turn holds answers back; a question the model talked over may go first."""
+def test_after_the_models_own_words_and_a_frame_a_question_near_its_bound_goes_first():
+    """The frames' turn holds answers back; a question the model talked over may go first,
+    but only after one frame: two responses never run back to back."""
     clock = Clock()
     for own in (True, False):
         backlog = QuestionBacklog(max_wait=2.0, clock=clock)
@@ -203,4 +204,6 @@ def test_after_the_models_own_words_a_question_near_its_bound_goes_first():
         assert backlog.frames_turn_now()
         clock.now += 1.6   # 2 - 0.15 (slack) - 0.3 (yield): 1.55 s asked, 0.6 s of the turn
         backlog.spoke(1.0, own=own)   # ... and again, no frame since
+        assert backlog.frames_turn_now()   # near its bound, but no frame yet: the frames' turn
+        backlog.heard()                    # one frame decoded, 1 s of the turn left
         assert backlog.frames_turn_now() is not own

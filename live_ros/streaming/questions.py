@@ -17,7 +17,7 @@ The decoder takes one question at a time between frame steps, and on a live stre
 response of T seconds (an answer, or the model speaking on its own) the frames get T seconds
 (at most half of ``max_wait``) and at least one frame before the next question
 (``frames_turn``), so a flood of questions and a busy camera share the model; after the
-model's own words a question about to be given up goes first. Query ids never repeat: give
+model's own words and one frame, a question about to be given up goes first. Query ids never repeat: give
 every backlog of a process the same id counter. Thread-safe.
 """
 
@@ -208,8 +208,9 @@ class QuestionBacklog:
 
         On a live stream the frames then get as long before the next question is taken (at
         most half of ``max_wait``: a question asked now must still be able to start in time),
-        and at least one frame. After the model's own words a question about to be given up
-        goes first: the frames hold back answers, not a question the model talked over.
+        and at least one frame. After the model's own words and that frame, a question about
+        to be given up goes first: the frames hold back answers, not a question the model
+        talked over, and two responses never run back to back.
         """
         if self.max_wait is not None:
             seconds = min(seconds, self.max_wait / 2)
@@ -226,7 +227,9 @@ class QuestionBacklog:
         """Whether it is the frames' turn (after a response), no question taken."""
         with self._lock:
             now = self._clock()
-            turn = not self._heard or now < self._frames_until
+            if not self._heard:                   # every turn holds one frame at least
+                return True
+            turn = now < self._frames_until
             if turn and self._own and self._queued and self.max_wait is not None:
                 asked = min(self._estimates.get(q.query_id, (now, 0.0))[0] for q in self._queued)
                 return now - asked < self._start_by() - YIELD_S
