@@ -194,8 +194,10 @@ def test_a_clients_wait_counts_the_turns_before_it():
 
 
 def test_after_the_models_own_words_and_a_frame_a_question_near_its_bound_goes_first():
-    """The frames' turn holds answers back; a question the model talked over may go first,
-    but only after one frame: two responses never run back to back."""
+    """The frames' turn holds answers back; a question the model talked over may go first.
+
+    But only after one frame: two responses never run back to back.
+    """
     clock = Clock()
     for own in (True, False):
         backlog = QuestionBacklog(max_wait=2.0, clock=clock)

@@ -17,8 +17,8 @@ The decoder takes one question at a time between frame steps, and on a live stre
 response of T seconds (an answer, or the model speaking on its own) the frames get T seconds
 (at most half of ``max_wait``) and at least one frame before the next question
 (``frames_turn``), so a flood of questions and a busy camera share the model; after the
-model's own words and one frame, a question about to be given up goes first. Query ids never repeat: give
-every backlog of a process the same id counter. Thread-safe.
+model's own words and one frame, a question about to be given up goes first. Query ids never
+repeat: give every backlog of a process the same id counter. Thread-safe.
 """
 
 from __future__ import annotations
