@@ -27,54 +27,17 @@ else
   source "$_live_ros_root/install/setup.bash"
 fi
 
-# Ports some process on this machine holds for Fast DDS, one per line: UDP sockets, and
-# shared-memory port files in /dev/shm (shared even across network namespaces, so they
-# matter here too) that a live process holds a lock on (/proc/locks; a killed process
-# leaves its files behind, unlocked).
-_live_ros_ports_in_use() {
-  local locked ino f port
-  locked=" $(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^[0-9a-f]+:[0-9a-f]+:[0-9]+$/) {
-    split($i, a, ":"); print a[3]}}' /proc/locks 2> /dev/null | tr '\n' ' ') "
-  while read -r ino f; do
-    [ -n "$f" ] && [[ $locked == *" $ino "* ]] || continue
-    port=${f##*_port}
-    port=${port%%_*}
-    [[ $port =~ ^[0-9]+$ ]] && echo "$port"
-  done < <(stat -c '%i %n' /dev/shm/fastdds_port* /dev/shm/fastrtps_port* 2> /dev/null)
-  if command -v ss > /dev/null 2>&1; then
-    ss -Hlun 2> /dev/null | awk '{print $4}' | sed 's/.*://'
-  fi
-}
-
-# A domain id for this run only: 1..101 (the range Fast DDS maps to valid ports everywhere),
-# starting from one derived from this PID and skipping domains in use here (participants of
-# domain d hold ports 7410+250d .. 7649+250d).
-_live_ros_pick_domain_id() {
-  local start=$(( $$ % 101 )) i d port used ports
-  ports=$(_live_ros_ports_in_use)
-  for ((i = 0; i < 101; i++)); do
-    d=$(( (start + i) % 101 + 1 ))
-    used=0
-    for port in $ports; do
-      if [[ $port =~ ^[0-9]+$ ]] && ((port >= 7410 + 250 * d && port < 7650 + 250 * d)); then
-        used=1
-        break
-      fi
-    done
-    if [ "$used" = 0 ]; then
-      echo "$d"
-      return
-    fi
-  done
-  echo $((start + 1))
-}
+# A domain id for this run only, one that no process on this machine uses now (1..101,
+# starting from one derived from this shell's PID): live_ros/ros/domain_id.py, the same rule
+# the tests and the demo import (standard library only, so it runs before the build).
+_live_ros_python=$(command -v python3 || command -v python)
 
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 if [ -z "${ROS_DOMAIN_ID:-}" ]; then
-  ROS_DOMAIN_ID=$(_live_ros_pick_domain_id)
+  ROS_DOMAIN_ID=$("$_live_ros_python" -I "$_live_ros_root/live_ros/ros/domain_id.py" "$$" \
+    2> /dev/null) || ROS_DOMAIN_ID=$(( $$ % 101 + 1 ))   # no Python yet: ours, unchecked
   export ROS_DOMAIN_ID
 fi
 
 [ "$_live_ros_nounset" = 1 ] && set -u
-unset _live_ros_root _live_ros_venv _live_ros_nounset _live_ros_var
-unset -f _live_ros_ports_in_use _live_ros_pick_domain_id
+unset _live_ros_root _live_ros_venv _live_ros_nounset _live_ros_var _live_ros_python

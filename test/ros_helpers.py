@@ -12,8 +12,6 @@ API (import with `from ros_helpers import ...`; test/ is on sys.path under pytes
                                          default 3): every wait here is multiplied by it, so a
                                          busy machine is slow, not failing
     run_domain_id() -> int               this run's ROS_DOMAIN_ID (1..101)
-    pick_domain_id() -> int              a domain id no process on this machine uses now
-    domain_in_use(domain_id) -> bool     (scripts/env.sh does the same check in bash)
     require_install()                    raise with a clear message if the colcon build is missing
     ros_env(domain_id=None, extra=None)  env dict for a child: the venv, the colcon overlay
                                          (PYTHONPATH, LD_LIBRARY_PATH, AMENT_PREFIX_PATH),
@@ -31,7 +29,8 @@ API (import with `from ros_helpers import ...`; test/ is on sys.path under pytes
 
     RosProcess (also a context manager that stops the process on exit; each runs in a
     process group of its own, which stop() signals whole, and any group still running when
-    the interpreter exits is killed: no node outlives the test run):
+    the interpreter exits, or when it is sent SIGTERM or SIGHUP, is killed: no node outlives
+    the test run):
         .proc, .name, .lines (stdout+stderr lines so far), .output() -> str
         .wait_for_line(regex, timeout=DEFAULT_TIMEOUT) -> re.Match
         .wait(timeout=DEFAULT_TIMEOUT) -> returncode
@@ -48,6 +47,8 @@ import threading
 import time
 from pathlib import Path
 
+from live_ros.ros.domain_id import pick_domain_id
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_PREFIX = REPO_ROOT / 'install' / 'live_ros'
 _PYVER = f'python{sys.version_info.major}.{sys.version_info.minor}'
@@ -58,55 +59,6 @@ VENV_PREFIX = Path(sys.prefix)
 DEFAULT_TIMEOUT = 20.0
 TIMEOUT_SCALE = float(os.environ.get('LIVE_ROS_TEST_TIMEOUT_SCALE', '3'))
 _RUNNING = set()   # RosProcess objects not stopped yet (killed at interpreter exit)
-
-
-def _ports_in_use():
-    """Ports held here by DDS: UDP sockets, and Fast DDS shared-memory port files.
-
-    A port file counts while a live process holds a lock on it (/proc/locks): a killed
-    process leaves its files in /dev/shm, unlocked.
-    """
-    ports = set()
-    for table in ('/proc/net/udp', '/proc/net/udp6'):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 1:
-                ports.add(int(fields[1].rsplit(':', 1)[1], 16))
-    try:
-        locked = {int(m) for m in re.findall(r'\b[0-9a-f]+:[0-9a-f]+:(\d+)\b',
-                                              Path('/proc/locks').read_text())}
-    except OSError:
-        locked = set()
-    for path in Path('/dev/shm').glob('fast*_port*'):
-        match = re.search(r'_port(\d+)', path.name)
-        try:
-            held = path.stat().st_ino in locked
-        except OSError:   # gone meanwhile
-            continue
-        if match and held:
-            ports.add(int(match.group(1)))
-    return ports
-
-
-def domain_in_use(domain_id, ports=None):
-    """Tell whether a process here already uses this domain (Fast DDS ports 7410+250*d...)."""
-    low = 7410 + 250 * domain_id
-    return any(low <= port < low + 240 for port in (_ports_in_use() if ports is None else ports))
-
-
-def pick_domain_id(seed=None):
-    """Choose a domain id in 1..101 that nothing on this machine uses right now."""
-    start = (os.getpid() if seed is None else seed) % 101
-    ports = _ports_in_use()
-    for i in range(101):
-        domain_id = (start + i) % 101 + 1
-        if not domain_in_use(domain_id, ports):
-            return domain_id
-    return start + 1
 
 
 def run_domain_id():
@@ -261,6 +213,19 @@ class RosProcess:
 def _kill_leftovers():
     for process in list(_RUNNING):
         process.signal_group(signal.SIGKILL)
+
+
+def _terminated(signum, frame):
+    """SIGTERM or SIGHUP (a CI time-out, a closed terminal) skip atexit: kill ours first."""
+    _kill_leftovers()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+if threading.current_thread() is threading.main_thread():
+    for _sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(_sig) == signal.SIG_DFL:   # not ignored (nohup), not taken
+            signal.signal(_sig, _terminated)
 
 
 def start_python(args, env=None, cwd=None, name=None):

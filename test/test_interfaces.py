@@ -10,7 +10,7 @@ import json
 import os
 import socket
 
-from ros_helpers import DEFAULT_TIMEOUT, domain_in_use, pick_domain_id, ros_env, run_domain_id
+from ros_helpers import DEFAULT_TIMEOUT, ros_env, run_domain_id
 from ros_helpers import start_python
 
 FRAME_STAMP = (1700000000, 123456789)
@@ -176,28 +176,3 @@ def test_ros_processes_follow_the_network_rule(ros_install):
     if os.environ.get('LIVE_ROS_NETNS') == '1':
         # scripts/test.sh promised a loopback-only namespace: nothing else to send on.
         assert [name for _, name in socket.if_nameindex()] == ['lo']
-
-
-def test_domain_ids_in_use_on_this_machine_are_skipped():
-    # Hold the first unicast port of a free domain, as a Fast DDS participant of it would.
-    free = pick_domain_id(seed=40)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(('127.0.0.1', 7410 + 250 * free))
-        assert domain_in_use(free)
-        assert pick_domain_id(seed=free - 1) != free
-
-
-def test_a_shared_memory_port_counts_while_a_process_holds_its_lock():
-    """Fast DDS port files in /dev/shm: a live process locks them, a killed one leaves them."""
-    import fcntl
-    from pathlib import Path
-    free = pick_domain_id(seed=60)
-    port_file = Path(f'/dev/shm/fastdds_port{7410 + 250 * free + 11}')
-    try:
-        port_file.write_bytes(b'')   # left behind: nobody holds it
-        assert not domain_in_use(free)
-        with open(port_file) as held:
-            fcntl.flock(held, fcntl.LOCK_SH)   # a live participant's port
-            assert domain_in_use(free)
-    finally:
-        port_file.unlink(missing_ok=True)

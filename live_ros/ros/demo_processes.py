@@ -1,9 +1,11 @@
 """The demo's process supervisor: live_node and video_publisher as child processes.
 
 Each child gets the project's ROS network rule (LOCALHOST discovery, the demo's domain id), its
-output goes to a log file and is watched for a line, and stop() ends it like Ctrl-C would.
+output goes to a log file and is watched for a line, and stop() ends it like Ctrl-C would;
+a child never outlives the demo, even one killed with SIGKILL.
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +13,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from live_ros.ros.domain_id import pick_domain_id
+
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
 
 
 def ros_env(domain_id=None):
@@ -20,7 +26,7 @@ def ros_env(domain_id=None):
     if domain_id is not None:
         env['ROS_DOMAIN_ID'] = str(domain_id)
     elif not env.get('ROS_DOMAIN_ID', '').isdigit():
-        env['ROS_DOMAIN_ID'] = str(os.getpid() % 101 + 1)
+        env['ROS_DOMAIN_ID'] = str(pick_domain_id())
     env['PYTHONUNBUFFERED'] = '1'
     env.setdefault('OMP_NUM_THREADS', str(os.cpu_count() or 2))
     return env
@@ -39,6 +45,18 @@ def executable(name):
     return [sys.executable, '-m', f'live_ros.ros.{name}']
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM it when the demo dies, even by SIGKILL.
+
+    The children run in sessions of their own (a terminal's Ctrl-C reaches the demo, which
+    stops them in order), so nothing else would end them if the demo were killed.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):   # not Linux: stop() is the only way
+        pass
+
+
 class Child:
     """A started ROS process whose output goes to a log file and is scanned for lines."""
 
@@ -49,7 +67,7 @@ class Child:
         self._log = open(self.log_path, 'w', encoding='utf-8')
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, bufsize=1,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
