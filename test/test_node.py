@@ -9,7 +9,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import pytest
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import start_executable
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
@@ -155,11 +155,16 @@ def test_ask_command_prints_the_answer(node_model, client):
 
 
 def test_video_publisher_feeds_the_node_at_the_model_rate(node_model, client):
-    images = client.subscribe(Image, 'image', qos_profile_sensor_data)
+    # Reliable end to end (as the demo runs it): the assertions below count every frame, and a
+    # best-effort frame may be lost on a quiet loopback too (29 of 30 once).
+    images = client.subscribe(Image, 'image', QoSProfile(depth=50,
+                                                         reliability=ReliabilityPolicy.RELIABLE))
     responses = client.subscribe(Response, 'response', RESPONSE_QOS)
-    with start_node(node_model, 'response_threshold:=1.0', 'max_new_tokens:=2') as node:
+    with start_node(node_model, 'response_threshold:=1.0', 'max_new_tokens:=2',
+                    'image_reliability:=reliable') as node:
         publisher = ['--ros-args', '-p', 'source:=synthetic:5', '-p', 'fps:=10.0',
-                     '-p', 'count:=30', '-p', 'max_size:=64', '-p', 'wait_for_subscribers:=2']
+                     '-p', 'count:=30', '-p', 'max_size:=64', '-p', 'wait_for_subscribers:=2',
+                     '-p', 'reliability:=reliable']
         with start_executable('video_publisher', publisher) as video:
             client.spin_until(lambda: video.proc.poll() is not None, timeout=60.0,
                               what='video_publisher to publish its 30 frames')

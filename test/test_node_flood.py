@@ -32,7 +32,7 @@ def _int(values, key):
 
 def test_flood_keeps_the_backlog_bounded_and_counts_drops(node_model, client):
     diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
-    params = ('fps:=30.0', 'response_threshold:=1.0', 'max_new_tokens:=24',
+    params = ('fps:=30.0', 'response_threshold:=1.0', 'max_new_tokens:=64',
               f'queue_size:={QUEUE_SIZE}', 'publish_partial:=false', 'diagnostics_period:=0.2')
     with start_node(node_model, *params) as node:
         camera = Camera(client)
