@@ -227,20 +227,25 @@ class Camera:
                     raise
 
     def publish_received(self, diagnostics, msg=None, attempts=4):
-        """Publish, then wait until /diagnostics counts one more image received.
+        """Publish, then wait until /diagnostics counts one more image received."""
+        return self.publish_counted(diagnostics, 'images_received', msg, attempts)
+
+    def publish_counted(self, diagnostics, key, msg=None, attempts=4):
+        """Publish, then wait until the /diagnostics counter ``key`` counts one more.
 
         Best effort may lose a frame just after discovery: it is then sent again (a new
         stamp), at most ``attempts`` times.
         """
-        def received():
-            return int((diagnostics_of(diagnostics) or {}).get('images_received', 0))
+        def counted():
+            return int((diagnostics_of(diagnostics) or {}).get(key, 0))
 
-        before = received()
+        self.client.spin_until(lambda: diagnostics_of(diagnostics), what='a /diagnostics')
+        before = counted()
         for attempt in range(attempts):
             stamp = self.publish(msg=msg)
             try:
-                self.client.spin_until(lambda: received() > before, timeout=5.0,
-                                       what=f'live_node to receive frame {len(self.sent)}')
+                self.client.spin_until(lambda: counted() > before, timeout=5.0,
+                                       what=f'{key} to count frame {len(self.sent)}')
                 return stamp
             except AssertionError:
                 if attempt + 1 == attempts:

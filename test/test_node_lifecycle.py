@@ -55,10 +55,7 @@ def test_configure_activate_pause_resume_cleanup_shutdown(node_model, client):
         assert state(client) == 'inactive'
         camera = Camera(client)
         camera.wait_for_node()
-        camera.publish()
-        client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('images_ignored_inactive', 0)),
-            what='the inactive node to ignore a frame')
+        camera.publish_counted(diagnostics, 'images_ignored_inactive')   # ignored, counted
         assert fresh(client, diagnostics)['frames_decoded'] == '0'
         refused = client.call(Ask, 'ask', Ask.Request(query='Anyone there?'))
         assert not refused.accepted and 'inactive' in refused.message
@@ -73,10 +70,8 @@ def test_configure_activate_pause_resume_cleanup_shutdown(node_model, client):
         # Pause: the context stays, frames are ignored; resume goes on from there.
         assert transition(client, Transition.TRANSITION_DEACTIVATE)
         assert state(client) == 'inactive'
-        camera.publish()
-        paused = client.spin_until(
-            lambda: int((diagnostics_of(diagnostics) or {}).get('images_ignored_inactive', 0))
-            >= 2 and diagnostics_of(diagnostics), what='a frame ignored while paused')
+        camera.publish_counted(diagnostics, 'images_ignored_inactive')   # a frame while paused
+        paused = fresh(client, diagnostics)
         assert int(paused['cache_tokens']) == before
         assert transition(client, Transition.TRANSITION_ACTIVATE)
         camera.publish_used(diagnostics)
