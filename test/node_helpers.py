@@ -206,47 +206,36 @@ class Camera:
         return stamp
 
     def publish_used(self, diagnostics, msg=None, attempts=3):
-        """Publish a frame, then wait until the model has used it (one frame at a time).
-
-        Best effort may lose a frame just after discovery (the node's reader not matched yet):
-        it is then sent again (a new stamp), at most ``attempts`` times.
-        """
-        def decoded():
-            return int((diagnostics_of(diagnostics, self.stream) or {}).get('frames_decoded', 0))
-
-        used = decoded()
-        for attempt in range(attempts):
-            stamp = self.publish(msg=msg)
-            last = attempt + 1 == attempts
-            try:
-                self.client.spin_until(lambda: decoded() > used, **({} if last else {
-                    'timeout': 10.0}), what=f'live_node to use frame {len(self.sent)}')
-                return stamp
-            except AssertionError:
-                if last:
-                    raise
+        """Publish a frame, then wait until the model has used it (one frame at a time)."""
+        return self.publish_counted(diagnostics, 'frames_decoded', msg, attempts, timeout=10.0,
+                                    last_timeout=DEFAULT_TIMEOUT)
 
     def publish_received(self, diagnostics, msg=None, attempts=4):
         """Publish, then wait until /diagnostics counts one more image received."""
         return self.publish_counted(diagnostics, 'images_received', msg, attempts)
 
-    def publish_counted(self, diagnostics, key, msg=None, attempts=4):
-        """Publish, then wait until the /diagnostics counter ``key`` counts one more.
+    def publish_counted(self, diagnostics, key, msg=None, attempts=4, timeout=5.0,
+                        last_timeout=None):
+        """Publish, then wait until this camera's /diagnostics counter ``key`` counts one more.
 
-        Best effort may lose a frame just after discovery: it is then sent again (a new
-        stamp), at most ``attempts`` times.
+        Best effort may lose a frame just after discovery (the node's reader not matched yet):
+        it is then sent again (a new stamp), at most ``attempts`` times, ``timeout`` seconds
+        apart (the last try waits ``last_timeout``, default the same).
         """
-        def counted():
-            return int((diagnostics_of(diagnostics) or {}).get(key, 0))
+        def report():
+            return diagnostics_of(diagnostics, self.stream)
 
-        self.client.spin_until(lambda: diagnostics_of(diagnostics), what='a /diagnostics')
-        before = counted()
+        self.client.spin_until(report, what='a /diagnostics')
+        before = int(report().get(key, 0))
         for attempt in range(attempts):
             stamp = self.publish(msg=msg)
+            last = attempt + 1 == attempts
             try:
-                self.client.spin_until(lambda: counted() > before, timeout=5.0,
-                                       what=f'{key} to count frame {len(self.sent)}')
+                self.client.spin_until(
+                    lambda: int((report() or {}).get(key, 0)) > before,
+                    timeout=last_timeout if last and last_timeout else timeout,
+                    what=f'{key} to count frame {len(self.sent)}')
                 return stamp
             except AssertionError:
-                if attempt + 1 == attempts:
+                if last:
                     raise

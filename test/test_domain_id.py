@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from live_ros.ros.domain_id import domain_in_use, pick_domain_id
+from ros_helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = REPO_ROOT / 'live_ros' / 'ros' / 'domain_id.py'
 
 

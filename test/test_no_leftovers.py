@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ros_helpers import wait_for
+from ros_helpers import REPO_ROOT as REPO, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
 SLEEPER = [sys.executable, '-c', 'import time; time.sleep(120)']
 
 
